@@ -1,0 +1,15 @@
+//! `libcni`: the Container Network Interface specification in Rust.
+//!
+//! - [`spec`]: versions, configuration, results (every version from 0.1.0
+//!   to 1.1.0, converted on one code path), errors and `CNI_ARGS`.
+//! - [`skel`]: the plugin side: read the environment and stdin, validate,
+//!   dispatch to a [`skel::Plugin`], print the reply.
+//! - [`invoke`]: find and execute a plugin binary (used by plugins to call
+//!   their IPAM delegate and by the runtime side).
+
+pub mod invoke;
+pub mod log;
+pub mod skel;
+pub mod spec;
+
+pub use spec::{CniResult, Error, NetConf, Version};
