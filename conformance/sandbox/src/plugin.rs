@@ -1,0 +1,180 @@
+//! Running plugin binaries inside the fake host netns with a CNI
+//! environment, and finding our builds and the reference builds.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::Netns;
+
+/// Where the reference plugins from Debian's `containernetworking-plugins`
+/// live.
+const REFERENCE_DIR: &str = "/usr/lib/cni";
+
+/// The directory holding our built plugin binaries: `$CNI_TEST_PLUGIN_DIR`
+/// if set, else the cargo target directory of the running test
+/// (`target/<profile>`).
+pub fn plugin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CNI_TEST_PLUGIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash>  ->  target/<profile>
+    let mut dir = exe.parent().expect("test binary has a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of our plugin `name`; panics with a hint when it is not built.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let p = plugin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "plugin binary {} is missing: run `cargo build --workspace --bins` first (or set CNI_TEST_PLUGIN_DIR)",
+        p.display()
+    );
+    p
+}
+
+/// The reference plugin directory (/usr/lib/cni).
+pub fn reference_dir() -> PathBuf {
+    PathBuf::from(REFERENCE_DIR)
+}
+
+/// Path of reference plugin `name`; panics when Debian's
+/// containernetworking-plugins is not installed (the README's test command
+/// installs it: differential tests must not pass by being skipped).
+pub fn reference_plugin(name: &str) -> PathBuf {
+    let p = reference_dir().join(name);
+    assert!(
+        p.is_file(),
+        "reference plugin {} is missing: apt-get install containernetworking-plugins",
+        p.display()
+    );
+    p
+}
+
+/// The outcome of one plugin execution.
+#[derive(Debug, Clone)]
+pub struct PluginRun {
+    /// Exit status (-1 if killed by a signal).
+    pub code: i32,
+    /// stdout text.
+    pub stdout: String,
+    /// stderr text.
+    pub stderr: String,
+}
+
+impl PluginRun {
+    /// True when the exit status is 0.
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+
+    /// stdout parsed as one JSON value; panics (showing the output) if it
+    /// is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "plugin stdout is not JSON ({e}): exit {}\nstdout: {}\nstderr: {}",
+                self.code, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Assert success and return the parsed reply (Null when empty).
+    pub fn expect_ok(&self) -> Value {
+        assert!(
+            self.ok(),
+            "plugin failed: exit {}\nstdout: {}\nstderr: {}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        if self.stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// Assert failure with an error JSON and return its code.
+    pub fn expect_err(&self) -> u64 {
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1 with an error JSON\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        let v = self.json();
+        v["code"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("error JSON without a numeric code: {v}"))
+    }
+}
+
+/// The environment of one plugin call, built step by step.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    env: Vec<(String, String)>,
+}
+
+impl Call {
+    /// A call with `CNI_COMMAND` set.
+    pub fn new(command: &str) -> Call {
+        Call::default().env("CNI_COMMAND", command)
+    }
+
+    /// A per-attachment call: command, container ID, netns path, ifname and
+    /// CNI_PATH set.
+    pub fn attach(command: &str, container_id: &str, netns: &str, ifname: &str, path: &Path) -> Call {
+        Call::new(command)
+            .env("CNI_CONTAINERID", container_id)
+            .env("CNI_NETNS", netns)
+            .env("CNI_IFNAME", ifname)
+            .env("CNI_PATH", &path.to_string_lossy())
+    }
+
+    /// Set (or replace) one variable.
+    pub fn env(mut self, k: &str, v: &str) -> Call {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Remove one variable.
+    pub fn without(mut self, k: &str) -> Call {
+        self.env.retain(|(key, _)| key != k);
+        self
+    }
+
+    /// Run `binary` inside `ns` with exactly this environment (plus PATH)
+    /// and `stdin`.
+    pub fn run(&self, ns: &Netns, binary: &Path, stdin: &str) -> PluginRun {
+        let mut cmd = ns.command(binary);
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", binary.display()));
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().expect("waiting for the plugin");
+        PluginRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
