@@ -85,7 +85,10 @@ pub fn run(binary: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Result<Output, 
                 std::thread::sleep(ETXTBSY_WAIT);
             }
             Err(e) => {
-                return Err(Error::io(format!("cannot execute {}: {e}", binary.display())));
+                return Err(Error::io(format!(
+                    "cannot execute {}: {e}",
+                    binary.display()
+                )));
             }
         }
     };
@@ -171,7 +174,10 @@ mod tests {
 
     #[test]
     fn path_splitting() {
-        assert_eq!(split_path("/a::/b:"), vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(
+            split_path("/a::/b:"),
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
         assert!(split_path("").is_empty());
     }
 

@@ -82,4 +82,3 @@ impl Default for Sandbox {
         Sandbox::new()
     }
 }
-

@@ -34,7 +34,9 @@ impl TcpServer {
         let listener = ns
             .run(move || TcpListener::bind(addr))
             .unwrap_or_else(|e| panic!("binding TCP {addr} in {}: {e}", ns.name()));
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("listener address");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();

@@ -261,7 +261,11 @@ impl Netns {
     /// `iptables-save` (or `ip6tables-save` with `v6`) of the nat table, with
     /// comment lines and counters removed so that dumps compare equal.
     pub fn iptables_nat(&self, v6: bool) -> Vec<String> {
-        let tool = if v6 { "ip6tables-save" } else { "iptables-save" };
+        let tool = if v6 {
+            "ip6tables-save"
+        } else {
+            "iptables-save"
+        };
         let (_, out, _) = self.sh(&format!("{tool} -t nat 2>/dev/null"));
         out.lines()
             .filter(|l| !l.starts_with('#'))

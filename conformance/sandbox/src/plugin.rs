@@ -22,7 +22,10 @@ pub fn plugin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>-<hash>  ->  target/<profile>
-    let mut dir = exe.parent().expect("test binary has a directory").to_path_buf();
+    let mut dir = exe
+        .parent()
+        .expect("test binary has a directory")
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
@@ -130,7 +133,13 @@ impl Call {
 
     /// A per-attachment call: command, container ID, netns path, ifname and
     /// CNI_PATH set.
-    pub fn attach(command: &str, container_id: &str, netns: &str, ifname: &str, path: &Path) -> Call {
+    pub fn attach(
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        ifname: &str,
+        path: &Path,
+    ) -> Call {
         Call::new(command)
             .env("CNI_CONTAINERID", container_id)
             .env("CNI_NETNS", netns)

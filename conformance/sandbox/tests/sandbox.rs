@@ -22,7 +22,10 @@ fn namespaces_start_with_only_lo_up() {
     let pod = sb.pod();
     assert_eq!(pod.link_names(), ["lo"]);
     let lo = pod.link("lo").unwrap();
-    assert!(lo["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{lo}");
+    assert!(
+        lo["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "{lo}"
+    );
     assert!(pod.path().exists());
     assert_ne!(pod.name(), sb.host.name());
 }
@@ -58,7 +61,11 @@ fn tcp_and_udp_between_namespaces() {
 fn probe_fails_without_a_path() {
     let sb = Sandbox::new();
     let a = sb.pod();
-    let r = tcp_probe(&a, "10.250.9.9:80".parse().unwrap(), Duration::from_millis(300));
+    let r = tcp_probe(
+        &a,
+        "10.250.9.9:80".parse().unwrap(),
+        Duration::from_millis(300),
+    );
     assert!(r.is_err());
 }
 

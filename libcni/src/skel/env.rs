@@ -195,8 +195,8 @@ pub(super) fn read<P: Plugin>(
     }
 
     if matches!(command, Command::Add | Command::Check) {
-        let allow_own = env("CNI_NETNS_OVERRIDE")
-            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        let allow_own =
+            env("CNI_NETNS_OVERRIDE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         netns::check_netns_path(&netns, allow_own).map_err(fail)?;
     }
 

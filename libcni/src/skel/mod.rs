@@ -132,7 +132,9 @@ pub fn run<P: Plugin>(name: &str, plugin: &P) -> ! {
         ),
     };
     let mut out = std::io::stdout().lock();
-    let written = out.write_all(reply.stdout.as_bytes()).and_then(|()| out.flush());
+    let written = out
+        .write_all(reply.stdout.as_bytes())
+        .and_then(|()| out.flush());
     let code = if written.is_err() { 1 } else { reply.exit_code };
     std::process::exit(code)
 }
@@ -149,9 +151,8 @@ pub fn dispatch<P: Plugin>(
         Ok(env::Parsed::Version(reply)) => Reply::ok(reply),
         Ok(env::Parsed::Call(args)) => {
             let version = args.version;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                call(plugin, &args)
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(plugin, &args)));
             match outcome {
                 Ok(Ok(text)) => Reply::ok(text),
                 Ok(Err(e)) => Reply::err(&e, version),

@@ -64,7 +64,11 @@ fn go(env: &HashMap<String, String>, stdin: &[u8]) -> (i32, Value) {
         // Exactly one JSON object and nothing else on stdout.
         let mut it = serde_json::Deserializer::from_str(&r.stdout).into_iter::<Value>();
         let v = it.next().unwrap().unwrap();
-        assert!(it.next().is_none(), "more than one JSON value: {}", r.stdout);
+        assert!(
+            it.next().is_none(),
+            "more than one JSON value: {}",
+            r.stdout
+        );
         assert!(v.is_object(), "{}", r.stdout);
         v
     };
@@ -87,7 +91,9 @@ fn version_lists_all_seven() {
     assert_eq!(rc, 0);
     assert_eq!(
         v["supportedVersions"],
-        json!(["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+        json!([
+            "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"
+        ])
     );
     assert_eq!(v["cniVersion"], "1.1.0");
 }
@@ -223,7 +229,10 @@ fn netns_must_be_a_network_namespace() {
     expect_code(&env, &conf("1.0.0"), 4);
     env.insert("CNI_NETNS".into(), "/etc/hostname".into());
     let v = expect_code(&env, &conf("1.0.0"), 4);
-    assert!(v["msg"].as_str().unwrap().contains("not a namespace"), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("not a namespace"),
+        "{v}"
+    );
     env.insert("CNI_NETNS".into(), "/proc/self/ns/mnt".into());
     expect_code(&env, &conf("1.0.0"), 4);
 }

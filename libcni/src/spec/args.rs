@@ -174,6 +174,9 @@ mod tests {
 
     #[test]
     fn known_keys_case_insensitive() {
-        CniArgs::parse("ip=10.1.1.1").unwrap().check_known(&["IP"]).unwrap();
+        CniArgs::parse("ip=10.1.1.1")
+            .unwrap()
+            .check_known(&["IP"])
+            .unwrap();
     }
 }

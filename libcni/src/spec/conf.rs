@@ -29,8 +29,9 @@ pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, Error>
             Error::decoding(format!("{what}: key {path}: {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|e| Error::decoding(format!("{what}: trailing data after the JSON object: {e}")))?;
+    de.end().map_err(|e| {
+        Error::decoding(format!("{what}: trailing data after the JSON object: {e}"))
+    })?;
     Ok(v)
 }
 
@@ -102,7 +103,11 @@ pub struct Args {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetConf {
     /// Spec version of this config; absent means 0.1.0.
-    #[serde(rename = "cniVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "cniVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cni_version: String,
     /// Network name, unique on the host.
     #[serde(default)]
@@ -114,7 +119,11 @@ pub struct NetConf {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Map<String, Value>>,
     /// Capability arguments injected by the runtime.
-    #[serde(rename = "runtimeConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runtimeConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub runtime_config: Option<Map<String, Value>>,
     /// Runtime arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,7 +143,11 @@ pub struct NetConf {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
     /// Result of the previous plugin in the chain, in the config's version.
-    #[serde(rename = "prevResult", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prevResult",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prev_result: Option<Value>,
     /// Every plugin-specific key.
     #[serde(flatten)]
@@ -148,9 +161,9 @@ impl NetConf {
         if self.cni_version.is_empty() {
             return Ok(Version::DEFAULT);
         }
-        self.cni_version.parse().map_err(|e| {
-            Error::incompatible_version(format!("cniVersion: {e}"))
-        })
+        self.cni_version
+            .parse()
+            .map_err(|e| Error::incompatible_version(format!("cniVersion: {e}")))
     }
 
     /// `prevResult` parsed into the internal form (read in the config's
@@ -159,8 +172,8 @@ impl NetConf {
         match &self.prev_result {
             None | Some(Value::Null) => Ok(None),
             Some(v) => {
-                let (r, _) = CniResult::parse(v, self.version()?)
-                    .map_err(|e| e.context("prevResult"))?;
+                let (r, _) =
+                    CniResult::parse(v, self.version()?).map_err(|e| e.context("prevResult"))?;
                 Ok(Some(r))
             }
         }
@@ -266,7 +279,11 @@ impl NetConf {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetConfList {
     /// Spec version of the list.
-    #[serde(rename = "cniVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "cniVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cni_version: String,
     /// Versions the list is valid for (1.1.0); the newest we support wins.
     #[serde(rename = "cniVersions", default, skip_serializing_if = "Vec::is_empty")]
@@ -452,7 +469,10 @@ mod tests {
             parse_ip_maybe_prefix("10.0.0.5/24").unwrap().to_string(),
             "10.0.0.5"
         );
-        assert_eq!(parse_ip_maybe_prefix("fd00::5").unwrap().to_string(), "fd00::5");
+        assert_eq!(
+            parse_ip_maybe_prefix("fd00::5").unwrap().to_string(),
+            "fd00::5"
+        );
         assert!(parse_ip_maybe_prefix("x").is_none());
     }
 }

@@ -48,7 +48,11 @@ pub mod code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Error {
     /// The spec version of the reply; filled in when printed.
-    #[serde(rename = "cniVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "cniVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cni_version: String,
     /// The error code (see [`code`]).
     #[serde(default)]

@@ -146,7 +146,9 @@ impl fmt::Display for Version {
 
 /// The error of [`Version::from_str`]: names the rejected string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported CNI version {0:?} (supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)")]
+#[error(
+    "unsupported CNI version {0:?} (supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)"
+)]
 pub struct UnknownVersion(pub String);
 
 impl FromStr for Version {

@@ -139,7 +139,11 @@ impl V04Result {
     pub(super) fn parse(v: &Value) -> Result<Self, Error> {
         let r: V04Result = from_value_path("result (0.4.0 format)", v)?;
         for (i, ip) in r.ips.iter().enumerate() {
-            let want = if ip.address.addr().is_ipv4() { "4" } else { "6" };
+            let want = if ip.address.addr().is_ipv4() {
+                "4"
+            } else {
+                "6"
+            };
             if !ip.version.is_empty() && ip.version != want {
                 return Err(Error::decoding(format!(
                     "result: ips[{i}].version is {:?} but address {} is IPv{want}",

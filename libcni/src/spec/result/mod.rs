@@ -35,7 +35,11 @@ pub struct Interface {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sandbox: String,
     /// vhost-user socket path (1.1.0).
-    #[serde(rename = "socketPath", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "socketPath",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub socket_path: String,
     /// PCI address of a device (1.1.0).
     #[serde(rename = "pciID", default, skip_serializing_if = "String::is_empty")]

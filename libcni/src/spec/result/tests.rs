@@ -58,7 +58,8 @@ fn down_to_020_keeps_first_address_per_family() {
             gateway: None,
         });
     }
-    r.routes.push(Route::new("0.0.0.0/0".parse().unwrap(), None));
+    r.routes
+        .push(Route::new("0.0.0.0/0".parse().unwrap(), None));
     r.routes.push(Route::new("::/0".parse().unwrap(), None));
     let v = r.to_value(Version::V0_2_0).unwrap();
     assert_eq!(
@@ -79,7 +80,8 @@ fn down_to_020_drops_routes_of_a_family_without_address() {
         address: "fd00::2/64".parse().unwrap(),
         gateway: None,
     });
-    r.routes.push(Route::new("0.0.0.0/0".parse().unwrap(), None));
+    r.routes
+        .push(Route::new("0.0.0.0/0".parse().unwrap(), None));
     let v = r.to_value(Version::V0_1_0).unwrap();
     assert!(v.get("ip4").is_none());
     assert!(v["ip6"].get("routes").is_none(), "{v}");
@@ -99,7 +101,12 @@ fn down_to_020_without_address_fails_with_code_1() {
         assert_eq!(e.code, 1, "{v}");
     }
     // Newer versions express an address-less result fine.
-    for v in [Version::V0_3_0, Version::V0_4_0, Version::V1_0_0, Version::V1_1_0] {
+    for v in [
+        Version::V0_3_0,
+        Version::V0_4_0,
+        Version::V1_0_0,
+        Version::V1_1_0,
+    ] {
         assert!(r.to_value(v).is_ok(), "{v}");
     }
 }
