@@ -2,14 +2,13 @@
 //! (unshare + bind mount in a throwaway thread) so that tests and the
 //! benchmark can make hundreds quickly.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
@@ -25,7 +24,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Netns {
     name: String,
     path: PathBuf,
-    removed: Cell<bool>,
+    removed: AtomicBool,
 }
 
 /// Make /run/netns a shared mount point, as `ip netns add` does, so that
@@ -113,7 +112,7 @@ impl Netns {
         Ok(Netns {
             name,
             path,
-            removed: Cell::new(false),
+            removed: AtomicBool::new(false),
         })
     }
 
@@ -135,7 +134,7 @@ impl Netns {
     /// Unmount and delete the namespace file now. Interfaces inside die
     /// with it once no process holds it. Idempotent.
     pub fn remove(&self) {
-        if self.removed.replace(true) {
+        if self.removed.swap(true, Ordering::SeqCst) {
             return;
         }
         remove_path(&self.path);

@@ -1,0 +1,346 @@
+//! The benchmark scenarios (issue 8). Each runs ours and the baseline
+//! alternately so both see the same machine state, and returns rows.
+
+use std::collections::HashSet;
+use std::sync::Barrier;
+use std::time::Instant;
+
+use cni_sandbox::Netns;
+use serde_json::Value;
+
+use crate::exec::Sample;
+use crate::stats::{Row, Summary, median};
+use crate::stopped;
+use crate::target::{Network, Target};
+
+/// Options shared by the scenarios.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// Repetitions for single-pod scenarios.
+    pub iterations: usize,
+    /// Pods for the growth scenarios.
+    pub pods: usize,
+    /// Concurrent ADDs for the parallel scenario.
+    pub parallel: usize,
+}
+
+fn row(scenario: &str, op: &str, ours: &[Sample], base: Option<&[Sample]>) -> Row {
+    Row {
+        scenario: scenario.to_string(),
+        op: op.to_string(),
+        ours: Summary::of(ours),
+        baseline: base.map(Summary::of),
+        notes: Vec::new(),
+    }
+}
+
+fn first_failure(samples: &[Sample]) -> Option<String> {
+    samples
+        .iter()
+        .find(|s| !s.ok)
+        .map(|s| s.stderr.chars().take(300).collect())
+}
+
+fn note_failures(r: &mut Row, label: &str, samples: &[Sample]) {
+    if let Some(f) = first_failure(samples) {
+        r.notes.push(format!("{label} first failure: {}", f.trim()));
+    }
+}
+
+/// Targets as (ours, optional baseline) in a slice for alternation.
+fn targets<'a>(ours: &'a Target, base: Option<&'a Target>) -> Vec<&'a Target> {
+    std::iter::once(ours).chain(base).collect()
+}
+
+/// Scenario 1: one pod, bridge + host-local + ipMasq, ADD then DEL,
+/// a fresh pod netns each time.
+pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let nets: Vec<Network> = all.iter().map(|t| t.network(true, false)).collect();
+    let mut adds = vec![Vec::new(); all.len()];
+    let mut dels = vec![Vec::new(); all.len()];
+    for i in 0..o.iterations {
+        if stopped() {
+            break;
+        }
+        // Alternate which side goes first.
+        let order: Vec<usize> = if i % 2 == 0 {
+            (0..all.len()).collect()
+        } else {
+            (0..all.len()).rev().collect()
+        };
+        for k in order {
+            let pod = Netns::new("bpod").expect("pod netns");
+            let cid = format!("single{i}");
+            let (a, res) = all[k].add(&nets[k], &cid, pod.path_str(), None);
+            adds[k].push(a);
+            dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), None));
+        }
+    }
+    let mut r1 = row(
+        "1 single pod",
+        "ADD",
+        &adds[0],
+        adds.get(1).map(Vec::as_slice),
+    );
+    let mut r2 = row(
+        "1 single pod",
+        "DEL",
+        &dels[0],
+        dels.get(1).map(Vec::as_slice),
+    );
+    for (k, t) in all.iter().enumerate() {
+        note_failures(&mut r1, t.label, &adds[k]);
+        note_failures(&mut r2, t.label, &dels[k]);
+    }
+    vec![r1, r2]
+}
+
+fn growth_note(label: &str, samples: &[Sample]) -> String {
+    let n = samples.len();
+    let tenth = (n / 10).max(1);
+    let ms = |s: &[Sample]| -> Vec<f64> { s.iter().map(|x| x.wall.as_secs_f64() * 1e3).collect() };
+    let first = median(&ms(&samples[..tenth.min(n)]));
+    let last = median(&ms(&samples[n.saturating_sub(tenth)..]));
+    let g = if first > 0.0 { last / first } else { 0.0 };
+    format!("{label}: first-10% median {first:.2} ms, last-10% median {last:.2} ms, growth {g:.2}")
+}
+
+/// Scenarios 2 and 4: N pods added in sequence and kept, then deleted in
+/// the same order; first-10% vs last-10% medians. With `portmap`, each pod
+/// gets one host port mapping and the firewall rule count is reported.
+pub fn growth(ours: &Target, base: Option<&Target>, o: &Opts, portmap: bool) -> Vec<Row> {
+    let name = if portmap {
+        "4 bridge+portmap N"
+    } else {
+        "2 growth N"
+    };
+    let all = targets(ours, base);
+    let nets: Vec<Network> = all.iter().map(|t| t.network(true, portmap)).collect();
+    let mut pods: Vec<Vec<(Netns, String, Option<Value>)>> =
+        (0..all.len()).map(|_| Vec::new()).collect();
+    let mut adds = vec![Vec::new(); all.len()];
+    let mut dels = vec![Vec::new(); all.len()];
+    for i in 0..o.pods {
+        if stopped() {
+            break;
+        }
+        for (k, t) in all.iter().enumerate() {
+            let pod = Netns::new("bpod").expect("pod netns");
+            let cid = format!("grow{i}");
+            let hp = portmap.then_some(20000 + i as u16);
+            let (a, res) = t.add(&nets[k], &cid, pod.path_str(), hp);
+            adds[k].push(a);
+            pods[k].push((pod, cid, res));
+        }
+    }
+    let rules: Vec<(usize, usize)> = all.iter().map(|t| t.firewall_rules()).collect();
+    for i in 0..o.pods {
+        if stopped() {
+            break;
+        }
+        for (k, t) in all.iter().enumerate() {
+            let Some((pod, cid, res)) = pods[k].get(i) else {
+                continue;
+            };
+            let hp = portmap.then_some(20000 + i as u16);
+            dels[k].push(t.del(&nets[k], cid, pod.path_str(), res.as_ref(), hp));
+        }
+    }
+    let mut r1 = row(name, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
+    let mut r2 = row(name, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
+    for (k, t) in all.iter().enumerate() {
+        r1.notes.push(growth_note(t.label, &adds[k]));
+        r2.notes.push(growth_note(t.label, &dels[k]));
+        r1.notes.push(format!(
+            "{}: firewall rules with {} pods: {} iptables nat, {} nft",
+            t.label,
+            adds[k].len(),
+            rules[k].0,
+            rules[k].1
+        ));
+        note_failures(&mut r1, t.label, &adds[k]);
+        note_failures(&mut r2, t.label, &dels[k]);
+    }
+    vec![r1, r2]
+}
+
+/// Scenario 3: K ADDs started at once on one network, then K DELs at once.
+pub fn parallel(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let mut rows = Vec::new();
+    let mut add_rows: Vec<(Vec<Sample>, f64, usize)> = Vec::new();
+    let mut del_rows: Vec<(Vec<Sample>, f64)> = Vec::new();
+    for t in &all {
+        if stopped() {
+            break;
+        }
+        let net = t.network(true, false);
+        let pods: Vec<Netns> = (0..o.parallel)
+            .map(|_| Netns::new("bpod").expect("pod netns"))
+            .collect();
+        let barrier = Barrier::new(o.parallel);
+        let start = Instant::now();
+        let results: Vec<(Sample, Option<Value>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = pods
+                .iter()
+                .enumerate()
+                .map(|(i, pod)| {
+                    let (net, barrier) = (&net, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        t.add(net, &format!("par{i}"), pod.path_str(), None)
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("add thread"))
+                .collect()
+        });
+        let add_wall = start.elapsed().as_secs_f64() * 1e3;
+        let mut seen = HashSet::new();
+        let mut dups = 0;
+        for (_, r) in &results {
+            for ip in r
+                .as_ref()
+                .and_then(|v| v["ips"].as_array())
+                .into_iter()
+                .flatten()
+            {
+                if !seen.insert(ip["address"].to_string()) {
+                    dups += 1;
+                }
+            }
+        }
+        let start = Instant::now();
+        let dels: Vec<Sample> = std::thread::scope(|s| {
+            let hs: Vec<_> = pods
+                .iter()
+                .zip(&results)
+                .enumerate()
+                .map(|(i, (pod, (_, res)))| {
+                    let (net, barrier) = (&net, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        t.del(net, &format!("par{i}"), pod.path_str(), res.as_ref(), None)
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("del thread"))
+                .collect()
+        });
+        let del_wall = start.elapsed().as_secs_f64() * 1e3;
+        add_rows.push((
+            results.into_iter().map(|(s, _)| s).collect(),
+            add_wall,
+            dups,
+        ));
+        del_rows.push((dels, del_wall));
+    }
+    if add_rows.is_empty() {
+        return rows;
+    }
+    let mut r1 = row(
+        "3 parallel K",
+        "ADD",
+        &add_rows[0].0,
+        add_rows.get(1).map(|r| r.0.as_slice()),
+    );
+    let mut r2 = row(
+        "3 parallel K",
+        "DEL",
+        &del_rows[0].0,
+        del_rows.get(1).map(|r| r.0.as_slice()),
+    );
+    for (k, t) in all.iter().enumerate().take(add_rows.len()) {
+        let (s, wall, dups) = &add_rows[k];
+        r1.notes.push(format!(
+            "{}: {} ADDs wall {wall:.0} ms, {} failures, {dups} duplicate addresses",
+            t.label,
+            s.len(),
+            s.iter().filter(|x| !x.ok).count()
+        ));
+        note_failures(&mut r1, t.label, s);
+        let (d, dwall) = &del_rows[k];
+        r2.notes.push(format!(
+            "{}: {} DELs wall {dwall:.0} ms, {} failures",
+            t.label,
+            d.len(),
+            d.iter().filter(|x| !x.ok).count()
+        ));
+        note_failures(&mut r2, t.label, d);
+    }
+    if add_rows.len() == 2 && add_rows[1].1 > 0.0 {
+        r1.notes.push(format!(
+            "wall ratio ours/base {:.2}",
+            add_rows[0].1 / add_rows[1].1
+        ));
+    }
+    rows.push(r1);
+    rows.push(r2);
+    rows
+}
+
+/// Scenario 5: CHECK latency on a pod of a bridge + host-local + ipMasq
+/// network.
+pub fn check(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let mut checks = vec![Vec::new(); all.len()];
+    let mut setups = Vec::new();
+    for t in &all {
+        let net = t.network(true, false);
+        let pod = Netns::new("bpod").expect("pod netns");
+        let (_, res) = t.add(&net, "checkpod", pod.path_str(), None);
+        setups.push((net, pod, res));
+    }
+    for _ in 0..o.iterations {
+        if stopped() {
+            break;
+        }
+        for (k, t) in all.iter().enumerate() {
+            let (net, pod, res) = &setups[k];
+            if let Some(r) = res {
+                checks[k].push(t.check(net, "checkpod", pod.path_str(), r, None));
+            }
+        }
+    }
+    for (k, t) in all.iter().enumerate() {
+        let (net, pod, res) = &setups[k];
+        t.del(net, "checkpod", pod.path_str(), res.as_ref(), None);
+    }
+    let mut r = row(
+        "5 check",
+        "CHECK",
+        &checks[0],
+        checks.get(1).map(Vec::as_slice),
+    );
+    for (k, t) in all.iter().enumerate() {
+        note_failures(&mut r, t.label, &checks[k]);
+    }
+    vec![r]
+}
+
+/// Scenario 6: the process start floor, VERSION of each plugin.
+pub fn version(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let mut rows = Vec::new();
+    for plugin in ["bridge", "host-local", "portmap"] {
+        let mut samples = vec![Vec::new(); all.len()];
+        for _ in 0..o.iterations {
+            if stopped() {
+                break;
+            }
+            for (k, t) in all.iter().enumerate() {
+                samples[k].push(t.version(plugin));
+            }
+        }
+        rows.push(row(
+            &format!("6 version {plugin}"),
+            "VERSION",
+            &samples[0],
+            samples.get(1).map(Vec::as_slice),
+        ));
+    }
+    rows
+}
