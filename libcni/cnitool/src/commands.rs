@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use libcni::Error;
 use libcni::invoke::split_path;
 use libcni::runtime::{
-    CniConfig, ConfList, DEFAULT_CACHE_DIR, PluginInfo, RuntimeConf, list_networks,
-    load_conf_list, result_to_go_pretty, version_info,
+    CniConfig, ConfList, DEFAULT_CACHE_DIR, PluginInfo, RuntimeConf, list_networks, load_conf_list,
+    result_to_go_pretty, version_info,
 };
 use libcni::spec::Attachment;
 

@@ -94,7 +94,10 @@ mod tests {
     fn cni_args_strict_like_upstream() {
         assert_eq!(
             parse_cni_args("IgnoreUnknown=1;K8S_POD_NAME=web").unwrap(),
-            [("IgnoreUnknown".to_string(), "1".to_string()), ("K8S_POD_NAME".into(), "web".into())]
+            [
+                ("IgnoreUnknown".to_string(), "1".to_string()),
+                ("K8S_POD_NAME".into(), "web".into())
+            ]
         );
         for bad in ["K=", "=V", "K=a=b", "K=V;", "novalue", ";"] {
             let e = parse_cni_args(bad).unwrap_err();
@@ -114,8 +117,14 @@ mod tests {
     #[test]
     fn abs_is_lexical() {
         let cwd = Path::new("/run/x");
-        assert_eq!(go_abs(Path::new("../netns/a"), cwd), Path::new("/run/netns/a"));
-        assert_eq!(go_abs(Path::new("/var/run/./netns//b/"), cwd), Path::new("/var/run/netns/b"));
+        assert_eq!(
+            go_abs(Path::new("../netns/a"), cwd),
+            Path::new("/run/netns/a")
+        );
+        assert_eq!(
+            go_abs(Path::new("/var/run/./netns//b/"), cwd),
+            Path::new("/var/run/netns/b")
+        );
         assert_eq!(go_abs(Path::new("/../a"), cwd), Path::new("/a"));
     }
 
@@ -127,6 +136,9 @@ mod tests {
             container_id_for(Path::new("/run/netns/cnit-manual-pod")),
             "cnitool-37badda368df9804e3dc"
         );
-        assert_eq!(container_id_for(Path::new("/tmp/exp/nsfile")), "cnitool-dfb4a440a2513ecb8caa");
+        assert_eq!(
+            container_id_for(Path::new("/tmp/exp/nsfile")),
+            "cnitool-dfb4a440a2513ecb8caa"
+        );
     }
 }
