@@ -379,10 +379,10 @@ fn strict_cni_args_and_bad_cap_args_fail_before_any_plugin_runs() {
 fn normalized(mut c: Value) -> Value {
     let stdin = c["stdin"].as_object_mut().unwrap();
     stdin.remove("capabilities");
-    if let Some(Value::Object(prev)) = stdin.get_mut("prevResult") {
-        if prev.get("dns") == Some(&json!({})) {
-            prev.remove("dns");
-        }
+    if let Some(Value::Object(prev)) = stdin.get_mut("prevResult")
+        && prev.get("dns") == Some(&json!({}))
+    {
+        prev.remove("dns");
     }
     c
 }
