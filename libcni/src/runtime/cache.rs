@@ -14,6 +14,7 @@
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -138,7 +139,9 @@ pub fn write_entry(path: &Path, entry: &CacheEntry) -> Result<(), Error> {
         .unwrap_or_default();
     // A leading '.' keeps a temp file left by a crash out of attachment
     // listings (which skip dot files).
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp-{}-{seq}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
