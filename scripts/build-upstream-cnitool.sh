@@ -85,7 +85,9 @@ if [ ! -f "$main/cnitool.go" ]; then
 fi
 
 log "building upstream cnitool"
-GO111MODULE=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode" GOCACHE="$out/gocache" \
+# GOENV=off: CI may run without $HOME; GOPROXY=off: GOPATH mode never
+# needs the network, and must not try.
+GO111MODULE=off GOFLAGS= GOENV=off GOPROXY=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="$out/gocache" \
     go build \
     -ldflags "-X github.com/containernetworking/cni/libcni.CacheDir=$out/default-cache" \
     -o "$bin.tmp" cnitool-upstream

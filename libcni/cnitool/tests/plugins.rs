@@ -10,8 +10,11 @@
 //! `cni_sandbox::plugin_dir()` once our plugins are merged).
 //!
 //! The reference plugins (Debian 1.1.1) speak spec 1.0.0 at most and have
-//! no GC or STATUS verb, so the list is 1.0.0: `gc` here exercises the
-//! DEL-of-stale-attachments half of GC, and `status` is a successful no-op.
+//! no GC or STATUS verb, so against them the list is 1.0.0: `gc` then
+//! exercises the DEL-of-stale-attachments half of GC, and `status` is a
+//! successful no-op. Against any other directory the list is 1.1.0, so GC
+//! (with `cni.dev/valid-attachments`) and STATUS reach the plugins too;
+//! `$CNITOOL_TEST_CNI_VERSION` overrides the choice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -30,6 +33,17 @@ fn plugin_dir_under_test() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => cni_sandbox::reference_dir(),
     }
+}
+
+/// The spec version of the test list: see the module documentation.
+fn list_version() -> String {
+    std::env::var("CNITOOL_TEST_CNI_VERSION").unwrap_or_else(|_| {
+        if plugin_dir_under_test() == cni_sandbox::reference_dir() {
+            "1.0.0".into()
+        } else {
+            "1.1.0".into()
+        }
+    })
 }
 
 struct Net {
@@ -64,7 +78,7 @@ fn setup(extra_plugins: &[serde_json::Value], bin_extra: Option<&Path>) -> Net {
     write_conf(
         &conf,
         "10-e2e.conflist",
-        &json!({"cniVersion": "1.0.0", "name": NET, "plugins": plugins}),
+        &json!({"cniVersion": list_version(), "name": NET, "plugins": plugins}),
     );
     let mut path = dir.to_string_lossy().into_owned();
     if let Some(extra) = bin_extra {
@@ -141,7 +155,7 @@ fn add_check_del_gc_status_with_kernel_state() {
     let id = cid(&pod);
 
     let result = add(&n, &pod);
-    assert_eq!(result["cniVersion"], "1.0.0");
+    assert_eq!(result["cniVersion"], list_version().as_str());
     assert_eq!(result["ips"][0]["address"], "10.99.0.2/24");
     assert_eq!(v4(&pod, "eth0"), ["10.99.0.2/24"]);
     assert!(
