@@ -31,7 +31,7 @@ pub struct PluginConf {
 }
 
 impl PluginConf {
-    /// Read a plugin object; `what` names it in errors ("plugins[1]").
+    /// Read a plugin object; `what` names it in errors (`plugins[1]`).
     pub fn from_value(what: &str, v: Value) -> Result<PluginConf, Error> {
         let Value::Object(raw) = v else {
             return Err(Error::decoding(format!(
