@@ -6,9 +6,13 @@
 //!   dispatch to a [`skel::Plugin`], print the reply.
 //! - [`invoke`]: find and execute a plugin binary (used by plugins to call
 //!   their IPAM delegate and by the runtime side).
+//! - [`runtime`]: the container runtime's side: load a network from a
+//!   configuration directory, run its plugins (ADD, CHECK, DEL, GC, STATUS),
+//!   keep libcni's result cache.
 
 pub mod invoke;
 pub mod log;
+pub mod runtime;
 pub mod skel;
 pub mod spec;
 
