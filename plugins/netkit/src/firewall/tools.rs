@@ -4,14 +4,14 @@
 //! through `$PATH`, which the runtime controls) and run by absolute path.
 //! A child process inherits the network namespace of the thread that
 //! spawns it, so these functions act on the namespace the caller is in.
-//! Every execution is counted ([`exec_count`]) so tests and benchmarks can
-//! assert how many processes an operation cost.
+//! Every execution is counted per thread ([`exec_count`]) so tests and
+//! benchmarks can assert how many processes an operation cost.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::FirewallError;
 use super::types::Family;
@@ -77,7 +77,9 @@ impl Tool {
 }
 
 static PATHS: [OnceLock<Option<PathBuf>>; ALL_TOOLS] = [const { OnceLock::new() }; ALL_TOOLS];
-static EXECS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static EXECS: Cell<u64> = const { Cell::new(0) };
+}
 
 /// The absolute path of `tool`, or `None` when it is not installed.
 pub fn find(tool: Tool) -> Option<&'static Path> {
@@ -140,9 +142,9 @@ pub fn iptables_variant(family: Family) -> IptablesVariant {
     })
 }
 
-/// How many tool processes this process has started so far.
+/// How many tool processes the calling thread has started so far.
 pub fn exec_count() -> u64 {
-    EXECS.load(Ordering::Relaxed)
+    EXECS.with(Cell::get)
 }
 
 /// The result of one tool run.
@@ -205,7 +207,7 @@ pub(crate) fn run(tool: Tool, args: &[&str], stdin: Option<&str>) -> Result<Outp
         .stderr(Stdio::piped())
         // Tools print messages we parse; keep them untranslated.
         .env("LC_ALL", "C");
-    EXECS.fetch_add(1, Ordering::Relaxed);
+    EXECS.with(|n| n.set(n.get() + 1));
     let spawn_err = |source| FirewallError::Spawn {
         tool: path.display().to_string(),
         source,
