@@ -205,6 +205,42 @@ fn probes_agree_with_the_tools() {
 }
 
 #[test]
+fn netlink_rule_dump_agrees_with_nft_json() {
+    let sb = Sandbox::new();
+    sb.host.sh_ok(concat!(
+        "nft add table inet cni_dump_t && nft add chain inet cni_dump_t c && ",
+        "nft add chain inet cni_dump_t other && ",
+        "nft add rule inet cni_dump_t c ip saddr 10.0.0.1 counter comment '\"with spaces, net: n\"' && ",
+        "nft add rule inet cni_dump_t c ip saddr 10.0.0.2 counter && ",
+        "nft add rule inet cni_dump_t other counter comment other && ",
+        "for i in $(seq 300); do echo \"add rule inet cni_dump_t c counter comment c$i\"; done | nft -f -"
+    ));
+    let fam = nftables::types::NfFamily::INet;
+    let (fast, slow) = sb.host.run(|| {
+        (
+            nft::list_chain_fast(fam, "cni_dump_t", "c")
+                .unwrap()
+                .unwrap(),
+            nft::list_chain(fam, "cni_dump_t", "c").unwrap().unwrap(),
+        )
+    });
+    let key = |v: &[nft::ListedRule]| {
+        v.iter()
+            .map(|r| (r.handle, r.comment.clone(), r.chain.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fast.len(), 302);
+    assert_eq!(key(&fast), key(&slow));
+    assert_eq!(slow[0].comment.as_deref(), Some("with spaces, net: n"));
+    assert_eq!(slow[1].comment, None);
+    let absent = sb
+        .host
+        .run(|| nft::list_chain_fast(fam, "cni_dump_t", "nope"))
+        .unwrap();
+    assert!(absent.is_none());
+}
+
+#[test]
 fn nft_failures_are_typed() {
     let sb = Sandbox::new();
     let mut b = nftables::batch::Batch::new();

@@ -143,11 +143,12 @@ pub(super) fn setup(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), Firewall
 }
 
 fn list() -> Result<Option<Vec<ListedRule>>, FirewallError> {
-    nft::list_chain_if_present(NfFamily::INet, NFT_TABLE, NFT_CHAIN)
+    nft::list_chain_fast(NfFamily::INet, NFT_TABLE, NFT_CHAIN)
 }
 
-/// Delete this attachment's rules (comment prefix = instance hash). No exec
-/// when the chain does not exist; one read plus one write otherwise.
+/// Delete this attachment's rules (comment prefix = instance hash). The
+/// rules are read over nfnetlink, so this is one exec when there is
+/// something to delete and none otherwise.
 pub(super) fn teardown(inst: &MasqInstance) -> Result<(), FirewallError> {
     let prefix = names::nft_instance_hash(inst.network(), inst.ifname(), inst.container_id());
     let result = (|| {

@@ -1,6 +1,7 @@
 //! The nftables driver: commands are built with the `nftables` crate's
 //! typed JSON schema and applied as one transaction with `nft -j -f -`
-//! (absolute path); state is read with `nft -j list chain ...`.
+//! (absolute path); state is read with `nft -j list chain ...`, or, where
+//! only handles and comments are needed, over nfnetlink without an exec.
 //!
 //! Limitation of nft 1.0.6 (Debian 12): its JSON parser ignores `comment`
 //! on tables and chains (rule comments work), and the crate has no field
@@ -15,7 +16,7 @@ use nftables::types::NfFamily;
 use serde::Deserialize;
 
 use super::error::FirewallError;
-use super::probe::{NfProto, Presence, Prober};
+use super::probe::{NfProto, Presence, Prober, RuleList};
 use super::tools::{self, Tool};
 
 /// The family keyword nft uses on its command line.
@@ -126,17 +127,38 @@ pub fn list_chain(
     parse_rules(&out.stdout).map(Some)
 }
 
-/// Like [`list_chain`], but first asks the kernel over nfnetlink whether
-/// the chain exists, and skips the exec when it does not.
-pub fn list_chain_if_present(
+/// The rules of a chain (handle and comment; `expr` is left `Null`), read
+/// over nfnetlink without an exec ([`Prober::rules`]); falls back to
+/// [`list_chain`] when the kernel cannot be asked. `None` when the chain
+/// does not exist or nft is not installed.
+pub fn list_chain_fast(
     family: NfFamily,
     table: &str,
     chain: &str,
 ) -> Result<Option<Vec<ListedRule>>, FirewallError> {
-    if let (Some(p), Some(mut prober)) = (proto(family), Prober::open())
-        && prober.chain(p, table, chain) == Presence::Absent
-    {
-        return Ok(None);
+    if let (Some(p), Some(mut prober)) = (proto(family), Prober::open()) {
+        match prober.rules(p, table, chain) {
+            RuleList::Absent => return Ok(None),
+            RuleList::Rules(infos) => {
+                let converted: Option<Vec<ListedRule>> = infos
+                    .into_iter()
+                    .map(|i| {
+                        Some(ListedRule {
+                            family,
+                            table: table.to_string(),
+                            chain: chain.to_string(),
+                            handle: u32::try_from(i.handle).ok()?,
+                            comment: i.comment,
+                            expr: serde_json::Value::Null,
+                        })
+                    })
+                    .collect();
+                if let Some(rules) = converted {
+                    return Ok(Some(rules));
+                }
+            }
+            RuleList::Unknown => {}
+        }
     }
     if tools::find(Tool::Nft).is_none() {
         return Ok(None);
