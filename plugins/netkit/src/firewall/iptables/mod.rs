@@ -1,0 +1,13 @@
+//! The iptables driver: typed rules, `--noflush` restore scripts, a parser
+//! of save/`-S` output, and a runner that applies a script in one exec per
+//! family (DESIGN principle 1).
+
+pub mod rule;
+pub mod run;
+pub mod save;
+pub mod script;
+pub mod syntax;
+
+pub use rule::{MULTIPORT_MAX, Rule, Table, Target};
+pub use save::{Dump, SavedChain, SavedRule};
+pub use script::RestoreScript;

@@ -1,0 +1,31 @@
+//! Firewall drivers for the bridge (`ipMasq`) and portmap plugins.
+//!
+//! Every change is ONE batched exec per family and operation (DESIGN
+//! principle 1): `iptables-restore --noflush --wait` / `ip6tables-restore`
+//! for iptables, `nft -j -f -` for nftables, never one exec per rule.
+//! Reads are kept to the chains actually needed, and existence questions
+//! are asked over nfnetlink without any exec ([`probe`]).
+//!
+//! - [`types`]: validated values (names, IDs, interfaces, comments,
+//!   protocols) — nothing else reaches a rule.
+//! - [`names`]: chain names and comments identical to the reference.
+//! - [`iptables`], [`nft`]: the two drivers; [`tools`] finds and runs the
+//!   binaries (absolute paths, exec counter).
+//! - [`backend`]: which backend to use.
+//! - [`ipmasq`]: masquerade state of one attachment (setup, teardown,
+//!   check) and GC of a network.
+
+pub mod backend;
+pub mod error;
+pub mod ipmasq;
+pub mod iptables;
+pub mod names;
+pub mod nft;
+pub mod probe;
+pub mod tools;
+pub mod types;
+
+pub use backend::Backend;
+pub use error::{CODE_FIREWALL, FirewallError};
+pub use ipmasq::MasqInstance;
+pub use types::{ChainName, Comment, Family, Ident, IfName, Protocol};
