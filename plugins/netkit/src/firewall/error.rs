@@ -51,6 +51,15 @@ pub enum FirewallError {
         /// For restore scripts: the input line the tool complained about.
         input_line: Option<String>,
     },
+    /// A netlink request to the kernel failed (no tool involved).
+    #[error("netlink: {what}: {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A tool's output could not be understood.
     #[error("could not parse the output of {tool}: {detail}")]
     Parse {

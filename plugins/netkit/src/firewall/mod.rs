@@ -12,10 +12,12 @@
 //! - [`iptables`], [`nft`]: the two drivers; [`tools`] finds and runs the
 //!   binaries (absolute paths, exec counter).
 //! - [`backend`]: which backend to use.
+//! - [`conntrack`]: deleting conntrack entries over ctnetlink.
 //! - [`ipmasq`]: masquerade state of one attachment (setup, teardown,
 //!   check) and GC of a network.
 
 pub mod backend;
+pub mod conntrack;
 pub mod error;
 pub mod ipmasq;
 pub mod iptables;

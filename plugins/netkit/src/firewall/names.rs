@@ -126,6 +126,16 @@ pub fn dnat_comment(network: &Ident, container: &Ident) -> Comment {
     Comment(s)
 }
 
+/// Read back a portmap DNAT comment: `(network, container ID)`, or `None`
+/// when the text is not exactly of that form (a comment trimmed with
+/// "..." is not, so such an entry is never attributed to a network).
+pub fn parse_dnat_comment(text: &str) -> Option<(Ident, Ident)> {
+    let rest = text.strip_prefix("dnat name: \"")?;
+    let (net, rest) = rest.split_once("\" id: \"")?;
+    let cid = rest.strip_suffix('"')?;
+    Some((Ident::network(net).ok()?, Ident::container_id(cid).ok()?))
+}
+
 /// The nftables masquerade hash of a network: 16 hex characters.
 pub fn nft_network_hash(network: &Ident) -> String {
     hash_with_prefix(16, "", network.as_str())
@@ -234,6 +244,11 @@ mod tests {
         assert_eq!(parse_masq_comment(c.as_str()), Some((id("n"), id("abc"))));
         assert_eq!(parse_masq_comment(r#"name: "n" id: "a b""#), None);
         assert_eq!(parse_masq_comment(r#"dnat name: "n" id: "abc""#), None);
+        let d = dnat_comment(&id("n"), &id("abc"));
+        assert_eq!(parse_dnat_comment(d.as_str()), Some((id("n"), id("abc"))));
+        assert_eq!(parse_dnat_comment(c.as_str()), None);
+        let long = dnat_comment(&id(&"x".repeat(300)), &id("abc"));
+        assert_eq!(parse_dnat_comment(long.as_str()), None);
     }
 
     #[test]
