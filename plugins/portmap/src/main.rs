@@ -1,1 +1,5 @@
-fn main() {}
+//! The `portmap` binary: all logic is in the library.
+
+fn main() {
+    libcni::skel::run("portmap", &cni_portmap::Portmap);
+}

@@ -2,6 +2,8 @@
 //! `PortMapConf`) and `runtimeConfig.portMappings` (CONVENTIONS.md), with
 //! every value validated before it can reach a firewall rule.
 
+pub mod conditions;
+
 use std::net::IpAddr;
 
 use serde::Deserialize;
@@ -10,42 +12,14 @@ use serde_json::Value;
 use libcni::skel::CmdArgs;
 use libcni::spec::conf::lenient_opt_bool;
 use libcni::{CniResult, Error};
+pub use netkit::firewall::{Backend, Family, Protocol};
+use netkit::firewall::{ChainName, Ident};
+
+pub use conditions::{Condition, Conditions, Match, Syntax};
 
 /// The default mark bit meaning "masquerade this" (Kubernetes uses 14 and
 /// 15, Calico 20-31).
 pub const DEFAULT_MARK_BIT: u8 = 13;
-
-/// Transport protocol of a mapping. Parsed from any case; never pasted
-/// from input into a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl Protocol {
-    /// The lower-case name iptables and nft use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-}
-
-/// Which firewall implements the mappings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// iptables-restore.
-    Iptables,
-    /// nft.
-    Nftables,
-}
 
 /// One validated port mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +35,21 @@ pub struct PortMapping {
     pub host_ip: Option<IpAddr>,
 }
 
+impl PortMapping {
+    /// Whether this mapping applies to traffic of `family`: always without
+    /// a hostIP, else only to the hostIP's family (the reference skips a
+    /// mapping whose hostIP family differs from the pod address's).
+    pub fn applies_to(&self, family: Family) -> bool {
+        self.host_ip.is_none_or(|ip| Family::of(ip) == family)
+    }
+}
+
 /// The validated portmap configuration of one call.
 #[derive(Debug, Clone)]
 pub struct PortmapConf {
+    /// The network name (config `name`), validated: it is part of chain
+    /// names and comments.
+    pub network: Ident,
     /// Firewall backend; `None` = detect like the reference.
     pub backend: Option<Backend>,
     /// Masquerade hairpin and localhost traffic (default true).
@@ -72,17 +58,71 @@ pub struct PortmapConf {
     pub masq_all: bool,
     /// The mark bit for "needs masquerade" (iptables only).
     pub mark_masq_bit: u8,
+    /// Whether `markMasqBit` was given (an iptables-only option).
+    pub mark_masq_bit_set: bool,
     /// Use this existing chain to set the masquerade mark instead of our own
     /// (iptables only).
-    pub external_set_mark_chain: Option<String>,
+    pub external_set_mark_chain: Option<ChainName>,
     /// Extra match conditions for IPv4 entry rules.
-    pub conditions_v4: Option<Vec<String>>,
+    pub conditions_v4: Conditions,
     /// Extra match conditions for IPv6 entry rules.
-    pub conditions_v6: Option<Vec<String>>,
+    pub conditions_v6: Conditions,
     /// The mappings; empty means the plugin does nothing.
     pub mappings: Vec<PortMapping>,
     /// The chained result (ADD/CHECK need it).
     pub prev_result: Option<CniResult>,
+}
+
+impl PortmapConf {
+    /// The conditions of one family.
+    pub fn conditions(&self, family: Family) -> &Conditions {
+        match family {
+            Family::V4 => &self.conditions_v4,
+            Family::V6 => &self.conditions_v6,
+        }
+    }
+
+    /// The "needs masquerade" mark value (and mask): `1 << markMasqBit`.
+    pub fn mark(&self) -> u32 {
+        1u32 << self.mark_masq_bit
+    }
+
+    /// Reject options that belong to the other backend (the reference
+    /// fails the same way once it knows the backend).
+    pub fn check_backend(&self, backend: Backend) -> Result<(), Error> {
+        let mut wrong: Vec<&str> = vec![];
+        if backend == Backend::Nftables {
+            if self.mark_masq_bit_set {
+                wrong.push("markMasqBit");
+            }
+            if self.external_set_mark_chain.is_some() {
+                wrong.push("externalSetMarkChain");
+            }
+        }
+        for (key, c) in [
+            ("conditionsV4", &self.conditions_v4),
+            ("conditionsV6", &self.conditions_v6),
+        ] {
+            if let Some(syntax) = c.syntax
+                && syntax.as_str() != backend.as_str()
+            {
+                wrong.push(key);
+            }
+        }
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        let other = match backend {
+            Backend::Iptables => "nftables",
+            Backend::Nftables => "iptables",
+        };
+        Err(Error::invalid_config(format!(
+            "the {backend} backend is in use but {} {} written for {other}; remove {} or set \"backend\": \"{other}\"",
+            wrong.join(", "),
+            if wrong.len() == 1 { "is" } else { "are" },
+            if wrong.len() == 1 { "it" } else { "them" },
+        )))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +209,8 @@ fn mapping(entry: usize, v: &Value) -> Result<PortMapping, Error> {
                     "runtimeConfig.portMappings[{entry}].hostIP {s:?} is not an IP address"
                 ))
             })?;
+            // Go's net.IP treats ::ffff:a.b.c.d as IPv4; so do we.
+            let ip = ip.to_canonical();
             (!ip.is_unspecified()).then_some(ip)
         }
         Some(other) => {
@@ -185,16 +227,10 @@ fn mapping(entry: usize, v: &Value) -> Result<PortMapping, Error> {
     })
 }
 
-/// True when a condition list is written for iptables (its first token
-/// starts with '-' or '!'), as the reference decides.
-fn conditions_are_iptables(c: &[String]) -> Option<bool> {
-    let first = c.iter().flat_map(|s| s.split_whitespace()).next()?;
-    Some(first.starts_with('-') || first.starts_with('!'))
-}
-
 /// Decode and validate the config of one call.
 pub fn load(args: &CmdArgs) -> Result<PortmapConf, Error> {
     let raw: RawConf = args.decode_conf()?;
+    let network = Ident::network(&args.conf.name).map_err(Error::from)?;
     let backend = match raw.backend.as_deref() {
         None | Some("") => None,
         Some("iptables") => Some(Backend::Iptables),
@@ -207,7 +243,7 @@ pub fn load(args: &CmdArgs) -> Result<PortmapConf, Error> {
     };
     if raw.mark_masq_bit.is_some() && raw.external_set_mark_chain.is_some() {
         return Err(Error::invalid_config(
-            "cannot specify both externalSetMarkChain and markMasqBit",
+            "cannot specify both externalSetMarkChain and markMasqBit: remove one",
         ));
     }
     let mark_masq_bit = match raw.mark_masq_bit {
@@ -216,43 +252,27 @@ pub fn load(args: &CmdArgs) -> Result<PortmapConf, Error> {
             Error::invalid_config(format!("markMasqBit {b} must be between 0 and 31"))
         })?,
     };
-    if let Some(chain) = &raw.external_set_mark_chain
-        && (chain.is_empty()
-            || chain.len() > 28
-            || !chain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    {
-        return Err(Error::invalid_config(format!(
-            "invalid externalSetMarkChain {chain:?}: an iptables chain name of up to 28 letters, digits, '-' or '_'"
-        )));
-    }
-    if backend == Some(Backend::Nftables)
-        && (raw.mark_masq_bit.is_some() || raw.external_set_mark_chain.is_some())
-    {
-        return Err(Error::invalid_config(
-            "markMasqBit and externalSetMarkChain are iptables options; remove them or use backend \"iptables\"",
-        ));
-    }
-    for (key, c) in [
-        ("conditionsV4", &raw.conditions_v4),
-        ("conditionsV6", &raw.conditions_v6),
-    ] {
-        let Some(c) = c else { continue };
-        if let (Some(b), Some(ipt)) = (backend, conditions_are_iptables(c))
-            && (b == Backend::Iptables) != ipt
-        {
-            return Err(Error::invalid_config(format!(
-                "{key} are written for {} but the backend is {}",
-                if ipt { "iptables" } else { "nftables" },
-                if b == Backend::Iptables {
-                    "iptables"
-                } else {
-                    "nftables"
-                }
-            )));
-        }
-    }
+    let external_set_mark_chain = raw
+        .external_set_mark_chain
+        .as_deref()
+        .map(|chain| {
+            ChainName::new(chain).map_err(|_| {
+                Error::invalid_config(format!(
+                    "invalid externalSetMarkChain {chain:?}: an iptables chain name of up to 28 letters, digits, '-' or '_'"
+                ))
+            })
+        })
+        .transpose()?;
+    let conditions_v4 = conditions::parse(
+        "conditionsV4",
+        Family::V4,
+        raw.conditions_v4.as_deref().unwrap_or_default(),
+    )?;
+    let conditions_v6 = conditions::parse(
+        "conditionsV6",
+        Family::V6,
+        raw.conditions_v6.as_deref().unwrap_or_default(),
+    )?;
     let mappings = match args.conf.runtime("portMappings") {
         None => Vec::new(),
         Some(Value::Array(entries)) => entries
@@ -266,17 +286,23 @@ pub fn load(args: &CmdArgs) -> Result<PortmapConf, Error> {
             )));
         }
     };
-    Ok(PortmapConf {
+    let conf = PortmapConf {
+        network,
         backend,
         snat: raw.snat.unwrap_or(true),
         masq_all: raw.masq_all.unwrap_or(false),
         mark_masq_bit,
-        external_set_mark_chain: raw.external_set_mark_chain,
-        conditions_v4: raw.conditions_v4,
-        conditions_v6: raw.conditions_v6,
+        mark_masq_bit_set: raw.mark_masq_bit.is_some(),
+        external_set_mark_chain,
+        conditions_v4,
+        conditions_v6,
         mappings,
         prev_result: args.conf.prev_result()?,
-    })
+    };
+    if let Some(b) = backend {
+        conf.check_backend(b)?;
+    }
+    Ok(conf)
 }
 
 /// The container addresses to forward to: the first IPv4 and first IPv6
