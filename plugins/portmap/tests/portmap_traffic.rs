@@ -37,34 +37,45 @@ fn all_paths_v4(backend_name: &str) {
     let ctx = |what: &str| format!("{backend_name}: {what}");
 
     // External client: no masquerade, the pod sees the client.
-    let p = tcp_probe(&node.ext, sa(HOST4, 8080), OK).expect(&ctx("tcp external"));
+    let p = tcp_probe(&node.ext, sa(HOST4, 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp external")));
     assert_eq!(seen(&p), ip(EXT4), "{}", ctx("tcp external source"));
-    let p = udp_probe(&node.ext, sa(HOST4, 8081), OK).expect(&ctx("udp external"));
+    let p = udp_probe(&node.ext, sa(HOST4, 8081), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("udp external")));
     assert_eq!(seen(&p), ip(EXT4));
 
     // The node itself via 127.0.0.1 (route_localnet + masquerade).
-    let p = tcp_probe(host, sa("127.0.0.1", 8080), OK).expect(&ctx("tcp localhost"));
+    let p = tcp_probe(host, sa("127.0.0.1", 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp localhost")));
     assert_eq!(seen(&p), ip(GW4), "{}", ctx("localhost is masqueraded"));
-    let p = udp_probe(host, sa("127.0.0.1", 8081), OK).expect(&ctx("udp localhost"));
+    let p = udp_probe(host, sa("127.0.0.1", 8081), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("udp localhost")));
     assert_eq!(seen(&p), ip(GW4));
     assert_eq!(host.sysctl("net/ipv4/conf/cnibr0/route_localnet"), "1");
 
     // The node via its own address.
-    let p = tcp_probe(host, sa(HOST4, 8080), OK).expect(&ctx("tcp own address"));
+    let p = tcp_probe(host, sa(HOST4, 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp own address")));
     assert_eq!(seen(&p), ip(HOST4));
-    udp_probe(host, sa(HOST4, 8081), OK).expect(&ctx("udp own address"));
+    udp_probe(host, sa(HOST4, 8081), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("udp own address")));
 
     // Hairpin: the pod through its own host port, masqueraded.
-    let p = tcp_probe(&a.ns, sa(HOST4, 8080), OK).expect(&ctx("tcp hairpin"));
+    let p = tcp_probe(&a.ns, sa(HOST4, 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp hairpin")));
     assert_eq!(seen(&p), ip(GW4), "{}", ctx("hairpin is masqueraded"));
-    let p = udp_probe(&a.ns, sa(HOST4, 8081), OK).expect(&ctx("udp hairpin"));
+    let p = udp_probe(&a.ns, sa(HOST4, 8081), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("udp hairpin")));
     assert_eq!(seen(&p), ip(GW4));
 
     // Another pod through the host port (also via the gateway address).
-    let p = tcp_probe(&b.ns, sa(HOST4, 8080), OK).expect(&ctx("tcp other pod"));
+    let p = tcp_probe(&b.ns, sa(HOST4, 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp other pod")));
     assert_eq!(seen(&p), ip(GW4));
-    tcp_probe(&b.ns, sa(GW4, 8080), OK).expect(&ctx("tcp other pod via gateway"));
-    udp_probe(&b.ns, sa(HOST4, 8081), OK).expect(&ctx("udp other pod"));
+    tcp_probe(&b.ns, sa(GW4, 8080), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("tcp other pod via gateway")));
+    udp_probe(&b.ns, sa(HOST4, 8081), OK)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("udp other pod")));
 
     // DEL: the port is closed again on every path.
     node.del(&ours(), &a, &maps, &backend(backend_name), true)
