@@ -11,6 +11,7 @@
 //! - [`names`]: chain names and comments identical to the reference.
 //! - [`iptables`], [`nft`]: the two drivers; [`tools`] finds and runs the
 //!   binaries (absolute paths, exec counter).
+//! - [`nfbatch`]: deletions by handle in one nfnetlink transaction.
 //! - [`backend`]: which backend to use.
 //! - [`conntrack`]: deleting conntrack entries over ctnetlink.
 //! - [`ipmasq`]: masquerade state of one attachment (setup, teardown,
@@ -22,6 +23,7 @@ pub mod error;
 pub mod ipmasq;
 pub mod iptables;
 pub mod names;
+pub mod nfbatch;
 pub mod nft;
 pub mod probe;
 pub mod tools;

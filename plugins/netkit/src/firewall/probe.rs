@@ -37,7 +37,25 @@ const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
+/// Expression attributes: list element, name, data.
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+/// `match` (xt compat) expression: name, info blob.
+const NFTA_MATCH_NAME: u16 = 1;
+const NFTA_MATCH_INFO: u16 = 3;
+/// `immediate` expression: destination register, data.
+const NFTA_IMMEDIATE_DREG: u16 = 1;
+const NFTA_IMMEDIATE_DATA: u16 = 2;
+/// Data: verdict; verdict: code, chain.
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+/// NFT_JUMP / NFT_GOTO verdict codes.
+const NFT_JUMP: i32 = -3;
+const NFT_GOTO: i32 = -4;
 /// libnftnl's user-data TLV type of a rule comment (NFTNL_UDATA_RULE_COMMENT).
 const UDATA_RULE_COMMENT: u8 = 0;
 /// Attribute type bits (the rest are NLA_F_NESTED / NLA_F_NET_BYTEORDER).
@@ -79,8 +97,11 @@ pub enum Presence {
 pub struct RuleInfo {
     /// The rule handle.
     pub handle: u64,
-    /// The comment (libnftnl user data), if any.
+    /// The comment: libnftnl user data (nft), or the xt `comment` match
+    /// that iptables-nft 1.8 writes for `-m comment`.
     pub comment: Option<String>,
+    /// The chain the rule jumps or goes to (`-j CHAIN` / `jump chain`).
+    pub target: Option<String>,
 }
 
 /// The answer of a rule dump.
@@ -247,11 +268,25 @@ fn parse_rule(payload: &[u8]) -> Option<(String, RuleInfo)> {
     let mut chain = None;
     let mut handle = None;
     let mut comment = None;
+    let mut xt_comment = None;
+    let mut target = None;
     for (ty, value) in attributes(payload.get(4..)?)? {
         match ty {
             NFTA_RULE_CHAIN => chain = Some(c_string(value)?),
             NFTA_RULE_HANDLE => handle = Some(u64::from_be_bytes(value.try_into().ok()?)),
             NFTA_RULE_USERDATA => comment = udata_comment(value),
+            NFTA_RULE_EXPRESSIONS => {
+                for (ety, elem) in attributes(value)? {
+                    if ety != NFTA_LIST_ELEM {
+                        continue;
+                    }
+                    match expression(elem)? {
+                        Expr::XtComment(c) => xt_comment = xt_comment.or(Some(c)),
+                        Expr::Jump(c) => target = Some(c),
+                        Expr::Other => {}
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -259,9 +294,93 @@ fn parse_rule(payload: &[u8]) -> Option<(String, RuleInfo)> {
         chain?,
         RuleInfo {
             handle: handle?,
-            comment,
+            comment: comment.or(xt_comment),
+            target,
         },
     ))
+}
+
+/// What the prober cares about in one expression.
+enum Expr {
+    /// An xt `comment` match and its text.
+    XtComment(String),
+    /// A jump or goto verdict to a chain.
+    Jump(String),
+    Other,
+}
+
+/// Classify one NFTA_LIST_ELEM expression; `None` when malformed.
+fn expression(elem: &[u8]) -> Option<Expr> {
+    let attrs = attributes(elem)?;
+    let name = attrs
+        .iter()
+        .find(|(t, _)| *t == NFTA_EXPR_NAME)
+        .and_then(|(_, v)| c_string(v));
+    let Some(data) = attrs
+        .iter()
+        .find(|(t, _)| *t == NFTA_EXPR_DATA)
+        .map(|(_, v)| *v)
+    else {
+        return Some(Expr::Other);
+    };
+    match name.as_deref() {
+        Some("match") => {
+            let d = attributes(data)?;
+            let mname = d
+                .iter()
+                .find(|(t, _)| *t == NFTA_MATCH_NAME)
+                .and_then(|(_, v)| c_string(v));
+            let info = d
+                .iter()
+                .find(|(t, _)| *t == NFTA_MATCH_INFO)
+                .map(|(_, v)| *v);
+            match (mname.as_deref(), info) {
+                // struct xt_comment_info { char comment[256]; }
+                (Some("comment"), Some(info)) => Some(Expr::XtComment(c_string(info)?)),
+                _ => Some(Expr::Other),
+            }
+        }
+        Some("immediate") => {
+            let d = attributes(data)?;
+            let dreg = d
+                .iter()
+                .find(|(t, _)| *t == NFTA_IMMEDIATE_DREG)
+                .and_then(|(_, v)| v.get(..4))
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let Some(imm) = d
+                .iter()
+                .find(|(t, _)| *t == NFTA_IMMEDIATE_DATA)
+                .map(|(_, v)| *v)
+            else {
+                return Some(Expr::Other);
+            };
+            if dreg != Some(0) {
+                return Some(Expr::Other);
+            }
+            let Some(verdict) = attributes(imm)?
+                .into_iter()
+                .find(|(t, _)| *t == NFTA_DATA_VERDICT)
+                .map(|(_, v)| v)
+            else {
+                return Some(Expr::Other);
+            };
+            let v = attributes(verdict)?;
+            let code = v
+                .iter()
+                .find(|(t, _)| *t == NFTA_VERDICT_CODE)
+                .and_then(|(_, b)| b.get(..4))
+                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let chain = v
+                .iter()
+                .find(|(t, _)| *t == NFTA_VERDICT_CHAIN)
+                .and_then(|(_, b)| c_string(b));
+            match (code, chain) {
+                (Some(NFT_JUMP | NFT_GOTO), Some(c)) => Some(Expr::Jump(c)),
+                _ => Some(Expr::Other),
+            }
+        }
+        _ => Some(Expr::Other),
+    }
 }
 
 /// Split netlink attributes; `None` when malformed.
@@ -406,5 +525,65 @@ mod tests {
             Some("x")
         );
         assert_eq!(udata_comment(&[0, 9, b'x']), None);
+    }
+
+    /// Encode one attribute (nested when `v` holds attributes).
+    fn nla(ty: u16, v: &[u8]) -> Vec<u8> {
+        let mut out = ((4 + v.len()) as u16).to_ne_bytes().to_vec();
+        out.extend_from_slice(&ty.to_ne_bytes());
+        out.extend_from_slice(v);
+        while !out.len().is_multiple_of(4) {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_iptables_nft_comment_match_and_jump_target() {
+        let mut info = b"dnat name: \"n\" id: \"a\"".to_vec();
+        info.resize(256, 0);
+        let comment = [
+            nla(NFTA_EXPR_NAME, b"match\0"),
+            nla(
+                NFTA_EXPR_DATA,
+                &[
+                    nla(NFTA_MATCH_NAME, b"comment\0"),
+                    nla(2, &0u32.to_be_bytes()),
+                    nla(NFTA_MATCH_INFO, &info),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        let verdict = nla(
+            NFTA_DATA_VERDICT,
+            &[
+                nla(NFTA_VERDICT_CODE, &NFT_JUMP.to_be_bytes()),
+                nla(NFTA_VERDICT_CHAIN, b"CNI-DN-x\0"),
+            ]
+            .concat(),
+        );
+        let jump = [
+            nla(NFTA_EXPR_NAME, b"immediate\0"),
+            nla(
+                NFTA_EXPR_DATA,
+                &[
+                    nla(NFTA_IMMEDIATE_DREG, &0u32.to_be_bytes()),
+                    nla(NFTA_IMMEDIATE_DATA, &verdict),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        let exprs = [nla(NFTA_LIST_ELEM, &comment), nla(NFTA_LIST_ELEM, &jump)].concat();
+        let mut p = vec![2, 0, 0, 0];
+        p.extend(nla(NFTA_RULE_CHAIN, b"TOP\0"));
+        p.extend(nla(NFTA_RULE_HANDLE, &7u64.to_be_bytes()));
+        p.extend(nla(NFTA_RULE_EXPRESSIONS, &exprs));
+        let (chain, info) = parse_rule(&p).unwrap();
+        assert_eq!(chain, "TOP");
+        assert_eq!(info.handle, 7);
+        assert_eq!(info.comment.as_deref(), Some(r#"dnat name: "n" id: "a""#));
+        assert_eq!(info.target.as_deref(), Some("CNI-DN-x"));
     }
 }
