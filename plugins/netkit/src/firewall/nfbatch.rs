@@ -1,5 +1,6 @@
-//! Deleting nf_tables rules and chains in one transaction over nfnetlink,
-//! without starting a process.
+//! Changing nf_tables rules and chains in one transaction over nfnetlink,
+//! without starting a process: deletions by handle, and iptables rules
+//! added in iptables-nft's encoding.
 //!
 //! Why: removing one container's state means deleting a few rules from a
 //! chain shared by every container (found by handle with a [`Prober`] rule
@@ -24,15 +25,26 @@ use std::os::fd::AsRawFd;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 
 use super::error::FirewallError;
+use super::iptables::Rule;
+use super::iptables::nftenc::{self, Unsupported};
 use super::probe::NfProto;
+use super::types::Family;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 /// nfnetlink batch delimiters (linux/netfilter/nfnetlink.h).
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// linux/netfilter/nf_tables.h.
+const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_DELCHAIN: u16 = 5;
+const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_DELRULE: u16 = 8;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_RULE_COMPAT: u16 = 5;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_APPEND: u16 = 0x800;
+const NLA_F_NESTED: u16 = 0x8000;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_RULE_TABLE: u16 = 1;
@@ -63,6 +75,13 @@ fn put_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
     buf.extend_from_slice(&ty.to_ne_bytes());
     buf.extend_from_slice(s.as_bytes());
     buf.push(0);
+    pad(buf);
+}
+
+fn put_nested(buf: &mut Vec<u8>, ty: u16, inner: &[u8]) {
+    buf.extend_from_slice(&((4 + inner.len()) as u16).to_ne_bytes());
+    buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+    buf.extend_from_slice(inner);
     pad(buf);
 }
 
@@ -119,14 +138,59 @@ impl NfBatch {
     }
 
     fn push(&mut self, what: String, ty: u16, family: NfProto, attrs: Vec<u8>) {
+        self.push_flags(what, ty, 0, family, attrs);
+    }
+
+    fn push_flags(&mut self, what: String, ty: u16, flags: u16, family: NfProto, attrs: Vec<u8>) {
         let msg = message(
             (NFNL_SUBSYS_NFTABLES << 8) | ty,
-            NLM_F_REQUEST | NLM_F_ACK,
+            NLM_F_REQUEST | NLM_F_ACK | flags,
             family as u8,
             0,
             &attrs,
         );
         self.ops.push(Op { what, msg });
+    }
+
+    /// Create the regular (hookless) chain `family table chain`; fails if
+    /// it exists (as `iptables -N` does).
+    pub fn new_chain(&mut self, family: NfProto, table: &str, chain: &str) {
+        let mut a = vec![];
+        put_str(&mut a, NFTA_CHAIN_TABLE, table);
+        put_str(&mut a, NFTA_CHAIN_NAME, chain);
+        let what = format!("add chain {} {table} {chain}", family_name(family));
+        self.push_flags(what, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, family, a);
+    }
+
+    /// Append an iptables rule to `table chain` of `family`, encoded as
+    /// iptables-nft encodes it ([`nftenc`]). Fails (queueing nothing) for
+    /// rules the encoder does not support: use iptables-restore for those.
+    ///
+    /// [`nftenc`]: super::iptables::nftenc
+    pub fn append_iptables_rule(
+        &mut self,
+        family: Family,
+        table: &str,
+        chain: &str,
+        rule: &Rule,
+    ) -> Result<(), Unsupported> {
+        let enc = nftenc::encode(rule, family)?;
+        let nf = match family {
+            Family::V4 => NfProto::Ipv4,
+            Family::V6 => NfProto::Ipv6,
+        };
+        let mut a = vec![];
+        put_str(&mut a, NFTA_RULE_TABLE, table);
+        put_str(&mut a, NFTA_RULE_CHAIN, chain);
+        put_nested(&mut a, NFTA_RULE_EXPRESSIONS, &enc.expressions);
+        put_nested(&mut a, NFTA_RULE_COMPAT, &enc.compat);
+        let text = rule
+            .words(family)
+            .map(|w| super::iptables::syntax::join(&w))
+            .unwrap_or_default();
+        let what = format!("append to {} {table} {chain}: {text}", family_name(nf));
+        self.push_flags(what, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, nf, a);
+        Ok(())
     }
 
     /// Delete rule `handle` of `family table chain`.

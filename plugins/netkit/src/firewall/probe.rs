@@ -214,9 +214,65 @@ impl Prober {
     /// The rules of chain `family table chain`: handle and comment of each.
     /// Existence is probed first, so a missing chain is `Absent`.
     pub fn rules(&mut self, family: NfProto, table: &str, chain: &str) -> RuleList {
+        let Some(payloads) = self.dump_rules(family, table, chain) else {
+            return RuleList::Unknown;
+        };
+        let Some(payloads) = payloads else {
+            return RuleList::Absent;
+        };
+        let mut rules = vec![];
+        for payload in &payloads {
+            match parse_rule(payload) {
+                // Older kernels may ignore the chain filter.
+                Some((c, info)) if c == chain => rules.push(info),
+                Some(_) => {}
+                None => return RuleList::Unknown,
+            }
+        }
+        RuleList::Rules(rules)
+    }
+
+    /// The raw `NFTA_RULE_EXPRESSIONS` of each rule of a chain, as the
+    /// kernel serialises them (for comparing how two writers encoded the
+    /// same rule). `None` when the chain is absent or nothing could be
+    /// read.
+    pub fn rule_expressions(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+    ) -> Option<Vec<Vec<u8>>> {
+        let payloads = self.dump_rules(family, table, chain)??;
+        let mut out = vec![];
+        for payload in &payloads {
+            let attrs = attributes(payload.get(4..)?)?;
+            let in_chain = attrs
+                .iter()
+                .any(|(t, v)| *t == NFTA_RULE_CHAIN && c_string(v).as_deref() == Some(chain));
+            if !in_chain {
+                continue;
+            }
+            let exprs = attrs
+                .iter()
+                .find(|(t, _)| *t == NFTA_RULE_EXPRESSIONS)
+                .map(|(_, v)| v.to_vec())
+                .unwrap_or_default();
+            out.push(exprs);
+        }
+        Some(out)
+    }
+
+    /// The NEWRULE payloads of a chain's rule dump: `Some(None)` when the
+    /// chain does not exist, `None` when nothing reliable was read.
+    fn dump_rules(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+    ) -> Option<Option<Vec<Vec<u8>>>> {
         match self.chain(family, table, chain) {
-            Presence::Absent => return RuleList::Absent,
-            Presence::Unknown => return RuleList::Unknown,
+            Presence::Absent => return Some(None),
+            Presence::Unknown => return None,
             Presence::Present => {}
         }
         self.seq = self.seq.wrapping_add(1);
@@ -229,32 +285,21 @@ impl Prober {
             seq,
             &attrs,
         );
-        if self.sock.send_to(&msg, &SocketAddr::new(0, 0), 0).is_err() {
-            return RuleList::Unknown;
-        }
-        let mut rules = vec![];
+        self.sock.send_to(&msg, &SocketAddr::new(0, 0), 0).ok()?;
+        let mut out = vec![];
         loop {
             self.buf.clear();
-            if self.sock.recv_from(&mut self.buf, 0).is_err() {
-                return RuleList::Unknown;
-            }
-            let Some(msgs) = messages(&self.buf) else {
-                return RuleList::Unknown;
-            };
+            self.sock.recv_from(&mut self.buf, 0).ok()?;
+            let msgs = messages(&self.buf)?;
             for (ty, mseq, payload) in msgs {
                 if mseq != seq {
                     continue;
                 }
                 match ty {
-                    NLMSG_DONE => return RuleList::Rules(rules),
-                    NLMSG_ERROR => return RuleList::Unknown,
+                    NLMSG_DONE => return Some(Some(out)),
+                    NLMSG_ERROR => return None,
                     t if t == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE => {
-                        match parse_rule(payload) {
-                            // Older kernels may ignore the chain filter.
-                            Some((c, info)) if c == chain => rules.push(info),
-                            Some(_) => {}
-                            None => return RuleList::Unknown,
-                        }
+                        out.push(payload.to_vec());
                     }
                     _ => {}
                 }

@@ -2,6 +2,7 @@
 //! of save/`-S` output, and a runner that applies a script in one exec per
 //! family (DESIGN principle 1).
 
+pub mod nftenc;
 pub mod rule;
 pub mod run;
 pub mod save;

@@ -62,7 +62,7 @@ pub enum Target {
 
 /// An `-m` module match, in the order added.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Module {
+pub(crate) enum Module {
     Comment(Comment),
     /// `-m <proto> --dport N` (protocol from the rule).
     Dport(u16),
@@ -84,13 +84,13 @@ pub const MULTIPORT_MAX: usize = 15;
 /// One iptables rule: matches plus a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    src: Option<(IpNet, bool)>,
-    dst: Option<(IpNet, bool)>,
-    iif: Option<(IfName, bool)>,
-    oif: Option<(IfName, bool)>,
-    proto: Vec<Protocol>,
-    modules: Vec<Module>,
-    target: Target,
+    pub(crate) src: Option<(IpNet, bool)>,
+    pub(crate) dst: Option<(IpNet, bool)>,
+    pub(crate) iif: Option<(IfName, bool)>,
+    pub(crate) oif: Option<(IfName, bool)>,
+    pub(crate) proto: Vec<Protocol>,
+    pub(crate) modules: Vec<Module>,
+    pub(crate) target: Target,
 }
 
 impl Rule {
