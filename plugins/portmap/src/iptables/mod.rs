@@ -2,25 +2,36 @@
 //! written with one `iptables-restore --noflush` commit per family and
 //! operation, at a cost that does not grow with the number of pods.
 //!
-//! What each operation costs, per family the pod has (iptables-nft, whose
-//! chains the nfnetlink [`Prober`] sees without an exec):
-//! - ADD: four existence probes (the three shared chains and the pod's
-//!   DN chain, microseconds), then one restore that creates only the
+//! What each operation costs (iptables-nft, whose chains the nfnetlink
+//! [`Prober`] sees without an exec):
+//! - ADD, common case (shared chains exist, default mark bit, new pod):
+//!   existence probes (microseconds), then the DN chain, its rules and the
+//!   entry rules of every family in one nfnetlink transaction, written in
+//!   iptables-nft's own encoding (netkit `nftenc`): no exec, no read.
+//!   iptables-restore is not used here because iptables-nft 1.8 fetches
+//!   and parses the whole nat table before any change (3.7 ms on an empty
+//!   node, 10 ms with 1,000 pods).
+//! - ADD otherwise (first pod on the node, a shared chain missing, a
+//!   non-default `markMasqBit`, SCTP ports, a re-ADD, iptables-legacy):
+//!   one `iptables-restore --noflush` per family that creates only the
 //!   missing shared chains (with their entry rules), the DN chain and the
-//!   entry rules. No read: nothing listed grows with the node. Reads
-//!   happen only off the common path: a re-ADD of an existing DN chain
-//!   (the old entry rules are found in CNI-HOSTPORT-DNAT), a non-default
-//!   `markMasqBit` meeting existing shared chains (their one-rule content
-//!   is checked, as the reference's InsertUnique does), and iptables-legacy
-//!   (no probe: the small chains are listed instead).
-//! - DEL: two probes (DN chain, legacy SN chain); nothing there (a second
-//!   DEL, or a family the pod never had) is no exec at all. Otherwise one
-//!   restore deleting the entry rules (derived from the config's mappings
-//!   and conditions, which is exactly what ADD wrote: they do not depend on
-//!   the pod address), flushing and deleting the DN chain. Only if that
-//!   commit fails (different mappings, no mappings in the DEL config, a
-//!   legacy SN chain) are the entry chains listed to delete what is
-//!   really there.
+//!   entry rules. Reads happen only here: a re-ADD finds the old entry
+//!   rules in CNI-HOSTPORT-DNAT, a non-default mark bit checks the
+//!   shared chains' one rule (the reference's InsertUnique), and
+//!   iptables-legacy lists the small chains instead of probing.
+//! - DEL (iptables-nft): probes for the DN chain and the legacy SN chain;
+//!   nothing there (a second DEL, a family the pod never had) costs no
+//!   more. Otherwise the rules of CNI-HOSTPORT-DNAT are read over
+//!   nfnetlink (handle and jump target; the kernel dump is the one part
+//!   that grows with the node, about 4 µs per rule) and the rules jumping
+//!   to the DN chain are deleted by handle together with the DN chain, for
+//!   both families in one nfnetlink transaction ([`NfBatch`]): no exec,
+//!   one kernel wait. `iptables-restore -D <rule>` would make iptables
+//!   fetch and parse the whole shared chain (16 ms more at 1,000 pods).
+//! - DEL (iptables-legacy, or a legacy SN chain present): one restore per
+//!   family deleting the entry rules derived from the config (what ADD
+//!   wrote: they do not depend on the pod address); only if that commit
+//!   fails are the entry chains listed to delete what is really there.
 //! - CHECK and GC list chains (they are not on the pod start/stop path).
 //!
 //! Two shortcuts compared with the reference, both because its way costs
@@ -37,7 +48,8 @@ use libcni::spec::Attachment;
 use netkit::firewall::iptables::save::normalize;
 use netkit::firewall::iptables::syntax::join;
 use netkit::firewall::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, run};
-use netkit::firewall::probe::{NfProto, Presence, Prober};
+use netkit::firewall::nfbatch::NfBatch;
+use netkit::firewall::probe::{NfProto, Presence, Prober, RuleList};
 use netkit::firewall::tools::{self, IptablesVariant, Tool};
 use netkit::firewall::{ChainName, Family, FirewallError, Ident, names};
 
@@ -60,14 +72,17 @@ impl Probe {
         if tools::iptables_variant(family) != IptablesVariant::Nft {
             return Presence::Unknown;
         }
-        let proto = match family {
-            Family::V4 => NfProto::Ipv4,
-            Family::V6 => NfProto::Ipv6,
-        };
         match &mut self.0 {
-            Some(p) => p.chain(proto, NAT.as_str(), name),
+            Some(p) => p.chain(nf_proto(family), NAT.as_str(), name),
             None => Presence::Unknown,
         }
+    }
+}
+
+fn nf_proto(family: Family) -> NfProto {
+    match family {
+        Family::V4 => NfProto::Ipv4,
+        Family::V6 => NfProto::Ipv6,
     }
 }
 
@@ -93,6 +108,9 @@ fn same_rule(saved: &SavedRule, rule: &Rule, family: Family) -> bool {
 /// half-made: a family that fails undoes the families already done.
 pub fn setup(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), FirewallError> {
     let mut probe = Probe::open();
+    if let Some(Ok(())) = fast_setup(&mut probe, conf, pod, addrs) {
+        return Ok(());
+    }
     let mut done = vec![];
     for (family, net) in addrs.each() {
         if let Err(e) = setup_family(&mut probe, conf, pod, family, net) {
@@ -104,6 +122,54 @@ pub fn setup(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), Fire
         done.push(family);
     }
     Ok(())
+}
+
+/// The common case on iptables-nft: the shared chains exist (with the
+/// default mark bit) and the pod's DN chain does not. Then the DN chain,
+/// its rules and the entry rules of every family go in one nfnetlink
+/// transaction, written in iptables-nft's own encoding (no exec, and no
+/// read of the table, which iptables-restore would fetch and parse
+/// whole). `None` when this does not apply; an error when the kernel
+/// refused (nothing was changed, e.g. a concurrent ADD): the caller then
+/// takes the iptables-restore path.
+fn fast_setup(
+    probe: &mut Probe,
+    conf: &PortmapConf,
+    pod: &Pod,
+    addrs: &PodAddrs,
+) -> Option<Result<(), FirewallError>> {
+    if conf.mark_masq_bit != DEFAULT_MARK_BIT {
+        return None;
+    }
+    let own_mark_chains = conf.snat && conf.external_set_mark_chain.is_none();
+    let mut batch = NfBatch::new();
+    for (family, net) in addrs.each() {
+        let mut shared = vec![TOP_DNAT];
+        if own_mark_chains {
+            shared.extend([SETMARK, MASQ]);
+        }
+        if shared
+            .iter()
+            .any(|c| probe.chain(family, c) != Presence::Present)
+            || probe.chain(family, pod.dn_chain.as_str()) != Presence::Absent
+        {
+            return None;
+        }
+        let nf = nf_proto(family);
+        let dn = pod.dn_chain.as_str();
+        batch.new_chain(nf, NAT.as_str(), dn);
+        for r in rules::dn_rules(conf, family, net) {
+            batch
+                .append_iptables_rule(family, NAT.as_str(), dn, &r)
+                .ok()?;
+        }
+        for r in rules::entry_rules(conf, pod, family) {
+            batch
+                .append_iptables_rule(family, NAT.as_str(), TOP_DNAT, &r)
+                .ok()?;
+        }
+    }
+    Some(batch.commit())
 }
 
 fn setup_family(
@@ -234,18 +300,69 @@ fn setup_script(
 /// skipped like the reference does.
 pub fn teardown(conf: &PortmapConf, pod: &Pod, families: &[Family]) -> Result<(), FirewallError> {
     let mut probe = Probe::open();
+    let families: Vec<Family> = families.iter().copied().filter(|f| installed(*f)).collect();
+    let rest = match fast_teardown(&mut probe, pod, &families) {
+        Ok(rest) => rest,
+        Err(_) => families,
+    };
     let mut errs = vec![];
-    for family in families {
-        if !installed(*family) {
-            continue;
-        }
-        if let Err(e) = teardown_family(&mut probe, conf, pod, *family)
-            && run::usable(*family)
+    for family in rest {
+        if let Err(e) = teardown_family(&mut probe, conf, pod, family)
+            && run::usable(family)
         {
             errs.push(e);
         }
     }
     collect(errs)
+}
+
+/// iptables-nft: delete the DN chain and every CNI-HOSTPORT-DNAT rule that
+/// jumps to it, for all families in one nfnetlink transaction (no exec,
+/// no parsing of the shared chain by iptables). Returns the families it
+/// could not handle (no probe answer, a legacy SN chain to remove); on
+/// error nothing was changed.
+fn fast_teardown(
+    probe: &mut Probe,
+    pod: &Pod,
+    families: &[Family],
+) -> Result<Vec<Family>, FirewallError> {
+    let mut rest = vec![];
+    let mut batch = NfBatch::new();
+    for &family in families {
+        let dn = probe.chain(family, pod.dn_chain.as_str());
+        let sn = probe.chain(family, pod.sn_chain.as_str());
+        let (Some(p), Presence::Absent) = (probe.0.as_mut(), sn) else {
+            rest.push(family);
+            continue;
+        };
+        match dn {
+            Presence::Absent => continue,
+            Presence::Unknown => {
+                rest.push(family);
+                continue;
+            }
+            Presence::Present => {}
+        }
+        let nf = nf_proto(family);
+        match p.rules(nf, NAT.as_str(), TOP_DNAT) {
+            RuleList::Absent => {}
+            RuleList::Unknown => {
+                rest.push(family);
+                continue;
+            }
+            RuleList::Rules(rules) => {
+                for r in rules
+                    .iter()
+                    .filter(|r| r.target.as_deref() == Some(pod.dn_chain.as_str()))
+                {
+                    batch.delete_rule(nf, NAT.as_str(), TOP_DNAT, r.handle);
+                }
+            }
+        }
+        batch.delete_chain(nf, NAT.as_str(), pod.dn_chain.as_str());
+    }
+    batch.commit()?;
+    Ok(rest)
 }
 
 fn teardown_family(

@@ -206,61 +206,86 @@ pub fn entry_marker(conf: &PortmapConf, family: Family) -> String {
     )
 }
 
-/// Which of the shared chains need their rules (re)written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Refill {
-    /// `hostports_all`: `None` = right already, `Some(flush first)`.
+/// What of the shared objects an ADD must write: adding an object that
+/// exists is not free (the kernel turns it into an update, which costs
+/// about 10 ms per transaction), so only missing ones are added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
+    /// Add the table.
+    pub table: bool,
+    /// Chains to add.
+    pub chains: Vec<&'static str>,
+    /// `hostports_all`'s rules: `None` = right already, `Some(flush first)`.
     pub all: Option<bool>,
-    /// `prerouting`.
+    /// `prerouting`'s rule.
     pub prerouting: Option<bool>,
-    /// `output`.
+    /// `output`'s rule.
     pub output: Option<bool>,
 }
 
-impl Refill {
-    /// Everything written into new (empty) chains.
-    pub const FRESH: Refill = Refill {
-        all: Some(false),
-        prerouting: Some(false),
-        output: Some(false),
-    };
+impl Shared {
+    /// Every chain this configuration uses.
+    pub fn chains(conf: &PortmapConf) -> Vec<&'static str> {
+        let mut c = vec![
+            HOSTPORTS,
+            HOSTIP_HOSTPORTS,
+            HOSTPORTS_ALL,
+            PREROUTING,
+            OUTPUT,
+        ];
+        if conf.snat {
+            c.push(MASQUERADING);
+        }
+        c
+    }
+
+    /// Nothing exists yet: add everything, flush nothing.
+    pub fn fresh(conf: &PortmapConf) -> Shared {
+        Shared {
+            table: true,
+            chains: Shared::chains(conf),
+            all: Some(false),
+            prerouting: Some(false),
+            output: Some(false),
+        }
+    }
+
+    /// Nothing is known: add everything and rewrite the shared rules.
+    pub fn unknown(conf: &PortmapConf) -> Shared {
+        Shared {
+            all: Some(true),
+            prerouting: Some(true),
+            output: Some(true),
+            ..Shared::fresh(conf)
+        }
+    }
 }
 
-/// Add to `b` the table and chains of `family` (adding an existing table
-/// or chain is a no-op) and the shared rules `refill` asks for.
-pub fn shared(b: &mut Batch<'static>, conf: &PortmapConf, family: Family, refill: Refill) {
-    b.add(NfListObject::Table(Table {
-        family: nf_family(family),
-        name: Cow::Borrowed(TABLE),
-        handle: None,
-    }));
-    b.add(NfListObject::Chain(chain(family, HOSTPORTS)));
-    b.add(NfListObject::Chain(chain(family, HOSTIP_HOSTPORTS)));
-    b.add(NfListObject::Chain(chain(family, HOSTPORTS_ALL)));
-    b.add(NfListObject::Chain(base_chain(
-        family,
-        PREROUTING,
-        NfHook::Prerouting,
-        DSTNAT,
-    )));
-    b.add(NfListObject::Chain(base_chain(
-        family,
-        OUTPUT,
-        NfHook::Output,
-        DSTNAT,
-    )));
-    if conf.snat {
-        b.add(NfListObject::Chain(base_chain(
-            family,
-            MASQUERADING,
-            NfHook::Postrouting,
-            SRCNAT,
-        )));
+fn chain_object(family: Family, name: &'static str) -> Chain<'static> {
+    match name {
+        PREROUTING => base_chain(family, name, NfHook::Prerouting, DSTNAT),
+        OUTPUT => base_chain(family, name, NfHook::Output, DSTNAT),
+        MASQUERADING => base_chain(family, name, NfHook::Postrouting, SRCNAT),
+        _ => chain(family, name),
+    }
+}
+
+/// Add to `b` the shared objects of `family` that `plan` asks for.
+pub fn shared(b: &mut Batch<'static>, conf: &PortmapConf, family: Family, plan: &Shared) {
+    if plan.table {
+        b.add(NfListObject::Table(Table {
+            family: nf_family(family),
+            name: Cow::Borrowed(TABLE),
+            handle: None,
+        }));
+    }
+    for name in &plan.chains {
+        b.add(NfListObject::Chain(chain_object(family, name)));
     }
     let flush = |b: &mut Batch<'static>, name| {
         b.add_cmd(NfCmd::Flush(FlushObject::Chain(chain(family, name))));
     };
-    if let Some(f) = refill.all {
+    if let Some(f) = plan.all {
         if f {
             flush(b, HOSTPORTS_ALL);
         }
@@ -273,7 +298,7 @@ pub fn shared(b: &mut Batch<'static>, conf: &PortmapConf, family: Family, refill
         b.add(rule(family, HOSTPORTS_ALL, vec![jump(HOSTPORTS)], None));
     }
     let marker = entry_marker(conf, family);
-    for (name, want) in [(PREROUTING, refill.prerouting), (OUTPUT, refill.output)] {
+    for (name, want) in [(PREROUTING, plan.prerouting), (OUTPUT, plan.output)] {
         if let Some(f) = want {
             if f {
                 flush(b, name);

@@ -34,7 +34,7 @@ fn exprs(objs: &[NfListObject<'static>]) -> Vec<String> {
 fn fresh_shared_objects() {
     let c = conf(golden_maps(), json!({}));
     let mut b = Batch::new();
-    shared(&mut b, &c, Family::V4, Refill::FRESH);
+    shared(&mut b, &c, Family::V4, &Shared::fresh(&c));
     let v = cmds(b);
     let t = r#""family":"ip","table":"cni_hostport""#;
     let text: Vec<String> = v.iter().map(Value::to_string).collect();
@@ -83,7 +83,9 @@ fn refill_flushes_only_what_is_wrong() {
         &mut b,
         &c,
         Family::V6,
-        Refill {
+        &Shared {
+            table: false,
+            chains: vec![],
             all: None,
             prerouting: Some(true),
             output: None,
@@ -91,13 +93,16 @@ fn refill_flushes_only_what_is_wrong() {
     );
     let v = cmds(b);
     let text: Vec<String> = v.iter().map(Value::to_string).collect();
-    // table + 5 chains (no masquerading without snat) + flush + 1 rule.
-    assert_eq!(text.len(), 8, "{text:#?}");
+    // Only the flush and the one rule: nothing that exists is re-added.
+    assert_eq!(text.len(), 2, "{text:#?}");
     same(
-        &v[6],
+        &v[0],
         r#"{"flush":{"chain":{"family":"ip6","table":"cni_hostport","name":"prerouting"}}}"#,
     );
-    assert!(text[7].contains(r#""chain":"prerouting""#));
+    assert!(text[1].contains(r#""chain":"prerouting""#));
+    // Without snat there is no masquerading chain to create.
+    assert!(!Shared::fresh(&c).chains.contains(&MASQUERADING));
+    assert_eq!(Shared::unknown(&c).prerouting, Some(true));
 }
 
 #[test]
