@@ -69,10 +69,10 @@ fn portmap_share_as_the_node_fills() {
             added[k].push(Pod { ns, cid, prev });
         }
     }
-    for i in 0..pods {
+    for (i, (a, b)) in added[0].iter().zip(&added[1]).enumerate() {
         let maps = json!([{"hostPort": 20000 + i, "containerPort": 80, "protocol": "tcp"}]);
         for (k, (bin, node)) in nodes.iter().enumerate() {
-            let pod = &added[k][i];
+            let pod = if k == 0 { a } else { b };
             let t = Instant::now();
             node.del(bin, pod, &maps, &json!({}), true).expect_ok();
             dels[k].push(t.elapsed());
