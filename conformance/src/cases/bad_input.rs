@@ -6,11 +6,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use libcni::Version;
 use serde_json::{Value, json};
 
-use super::{ALL, Problems, Single, ensure, needs};
-use crate::case::{Case, CaseResult, SpecNeed};
+use super::{ALL, Problems, Single, ensure, needs, run_min};
+use crate::case::{Case, CaseResult};
 use crate::ctx::Ctx;
 use crate::net::set_pointer;
 use crate::shape::expect_error;
@@ -30,15 +29,17 @@ fn edit(pointer: &'static str, v: Value) -> Input {
 }
 
 pub fn cases() -> Vec<Case> {
-    let any = SpecNeed::Run {
-        min: Version::V0_1_0,
-    };
+    let any = run_min("bridge");
+    let pm = run_min("portmap");
     let mut v = Vec::new();
     for p in ALL {
         let mk = |what: &str, inputs: Vec<Input>, codes: &'static [u64]| {
-            Case::new(format!("bad-input/{p}/{what}"), any, needs(p), move |c| {
-                reject(c, p, &inputs, codes, false)
-            })
+            Case::new(
+                format!("bad-input/{p}/{what}"),
+                run_min(p),
+                needs(p),
+                move |c| reject(c, p, &inputs, codes, false),
+            )
         };
         v.push(mk(
             "malformed-json",
@@ -105,7 +106,7 @@ pub fn cases() -> Vec<Case> {
         }
         v.push(Case::new(
             format!("bad-input/{p}/path-like-network-name"),
-            any,
+            run_min(p),
             needs(p),
             move |c| {
                 let names = ["../../escape", "../../../escape", "a/b", "..", "."];
@@ -116,7 +117,7 @@ pub fn cases() -> Vec<Case> {
     }
     v.push(Case::new(
         "bad-input/portmap/port-overflow",
-        any,
+        pm,
         needs("portmap"),
         |c| {
             // 70000 is a JSON number but no port: a decoder with a 16-bit type
@@ -127,7 +128,7 @@ pub fn cases() -> Vec<Case> {
     ));
     v.push(Case::new(
         "bad-input/portmap/protocol-injection",
-        any,
+        pm,
         needs("portmap"),
         |c| {
             let protos = [
@@ -145,7 +146,7 @@ pub fn cases() -> Vec<Case> {
     ));
     v.push(Case::new(
         "bad-input/portmap/bad-host-ip",
-        any,
+        pm,
         needs("portmap"),
         |c| {
             let ips = ["not-an-ip", "10.0.0.1 -j ACCEPT", "10.0.0.1; flush ruleset"];

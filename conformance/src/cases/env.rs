@@ -8,7 +8,7 @@ use cni_sandbox::{Call, Netns};
 use libcni::Version;
 use serde_json::Value;
 
-use super::{ALL, Problems, Single, needs, runtime_cni_args, sample_result};
+use super::{ALL, Problems, Single, needs, run_min, runtime_cni_args, sample_result};
 use crate::case::{Case, CaseResult, SpecNeed};
 use crate::ctx::{Attachment, Ctx};
 use crate::shape::{expect_error, expect_success};
@@ -17,9 +17,6 @@ use crate::state::Snapshot;
 type Body = fn(&Ctx, &str) -> CaseResult;
 
 pub fn cases() -> Vec<Case> {
-    let any = SpecNeed::Run {
-        min: Version::V0_1_0,
-    };
     let table: [(&str, Body); 11] = [
         ("missing-command", missing_command),
         ("unknown-command", unknown_command),
@@ -48,7 +45,7 @@ pub fn cases() -> Vec<Case> {
             }
             v.push(Case::new(
                 format!("env/{p}/{what}"),
-                any,
+                run_min(p),
                 needs(p),
                 move |c| body(c, p),
             ));

@@ -16,7 +16,7 @@ use libcni::Version;
 use libcni::spec::{CniResult, Interface, IpConfig, Route};
 use serde_json::Value;
 
-use crate::case::Case;
+use crate::case::{Case, SpecNeed};
 use crate::ctx::{Attachment, Ctx};
 use crate::net::{BRIDGE, GATEWAY4, Net, plugin_conf};
 
@@ -44,6 +44,17 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
         "host-local" => &["host-local"],
         _ => &["loopback"],
     }
+}
+
+/// The spec version a version-independent case about plugin `p` needs at
+/// least: portmap only exists chained (0.3.0+), the others from 0.1.0.
+pub fn run_min(p: &str) -> SpecNeed {
+    let min = if p == "portmap" {
+        Version::V0_3_0
+    } else {
+        Version::V0_1_0
+    };
+    SpecNeed::Run { min }
 }
 
 /// The plugins every per-plugin area covers.

@@ -7,7 +7,7 @@ use cni_sandbox::{Call, PluginRun};
 use libcni::Version;
 use serde_json::{Value, json};
 
-use super::{ALL, Single, ensure, needs, sample_result};
+use super::{ALL, Single, ensure, needs, run_min, sample_result};
 use crate::case::{Case, CaseResult, SpecNeed};
 use crate::ctx::Ctx;
 use crate::shape::{self, expect_error, expect_success, no_panic, version_reply};
@@ -51,9 +51,7 @@ pub fn cases() -> Vec<Case> {
         ));
         v.push(Case::new(
             format!("version/{p}/config-version-not-supported"),
-            SpecNeed::Run {
-                min: Version::V0_1_0,
-            },
+            run_min(p),
             needs(p),
             move |c| unsupported_config(c, p),
         ));
@@ -71,9 +69,7 @@ pub fn cases() -> Vec<Case> {
         ));
         v.push(Case::new(
             format!("version/{p}/error-reply-has-cni-version"),
-            SpecNeed::Run {
-                min: Version::V0_1_0,
-            },
+            run_min(p),
             needs(p),
             move |c| error_has_version(c, p),
         ));
