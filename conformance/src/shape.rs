@@ -267,7 +267,7 @@ pub fn result(v: &Value, version: Version) -> Result<(), String> {
         Some(cv) if cv == version.as_str() => {}
         other => {
             return Err(format!(
-                "result cniVersion is {other:?}, expected {version:?} (the config's version)"
+                "result cniVersion is {other:?}, expected \"{version}\" (the config's version)"
             ));
         }
     }

@@ -155,7 +155,7 @@ fn remove_dnat_rules(c: &Ctx, ips: &[String]) -> Result<usize, String> {
             let tmp = c.sb.dir().join(format!("{save}.rules"));
             std::fs::write(&tmp, keep.join("\n") + "\n").map_err(|e| e.to_string())?;
             c.host()
-                .sh_ok(&format!("{restore} -T nat < {}", tmp.display()));
+                .sh_ok(&format!("{restore} -w -T nat < {}", tmp.display()));
         }
     }
     // Native nftables: `nft -a` shows handles; track table and chain.
