@@ -4,12 +4,17 @@
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cni_sandbox::{Call, Netns, PluginRun, Sandbox};
 use libcni::Version;
 use serde_json::{Map, Value, json};
 
 use crate::net::{Net, plugin_conf};
+
+/// How long one plugin call may take before it is killed and reported as
+/// hung (the reference bridge waits at most ~2.5 s for an interface).
+pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One case's world.
 #[derive(Debug)]
@@ -146,7 +151,7 @@ impl Ctx {
                 stderr: format!("binary missing: {}", bin.display()),
             };
         }
-        call.run(self.host(), &bin, stdin)
+        call.run_timeout(self.host(), &bin, stdin, PLUGIN_TIMEOUT)
     }
 
     /// Run one plugin of `net` (index `i`) for `verb` with `prev` as

@@ -79,7 +79,12 @@ pub fn probe(dir: &Path) -> BTreeMap<&'static str, Claim> {
         let claim = if !bin.is_file() {
             Claim::Missing
         } else {
-            let run = Call::new("VERSION").run(&sb.host, &bin, r#"{"cniVersion":"1.1.0"}"#);
+            let run = Call::new("VERSION").run_timeout(
+                &sb.host,
+                &bin,
+                r#"{"cniVersion":"1.1.0"}"#,
+                crate::ctx::PLUGIN_TIMEOUT,
+            );
             match shape::expect_success(&run, "VERSION").and_then(|v| shape::version_reply(&v)) {
                 Ok((_, list)) => Claim::Versions(list),
                 Err(e) => Claim::Unreadable(e),
