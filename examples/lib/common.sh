@@ -210,7 +210,9 @@ wait_tcp_listen() {
 ex_init() {
     CNIX_NAME=$1
     [ "$(id -u)" = 0 ] || die "run as root (the example creates network namespaces)"
-    exec 9>"/run/lock/cnix-$CNIX_NAME.lock"
+    # Lock the example's own script: one run at a time, and no lock file to
+    # leave behind.
+    exec 9<"${BASH_SOURCE[1]}"
     flock -n 9 || die "another run of the $CNIX_NAME example is in progress"
     # Temp dirs of earlier runs that were killed before their trap ran.
     rm -rf "/tmp/cnix-$CNIX_NAME."* 2>/dev/null || true
@@ -241,7 +243,7 @@ ex_exit() {
         say "--- background processes' output:"
         sed 's/^/  | /' "$CNIX_WORK/bg.log"
     fi
-    [ -n "$CNIX_WORK" ] && rm -rf "$CNIX_WORK"
+    [ -n "$CNIX_WORK" ] && [ -z "${CNIX_KEEP:-}" ] && rm -rf "$CNIX_WORK"
     local secs=$(($(date +%s) - CNIX_START))
     if [ "$rc" = 0 ] && [ "$CNIX_FAILS" = 0 ]; then
         printf '\n%s: all %s checks passed (%ss)\n' "$CNIX_NAME" "$CNIX_CHECKS" "$secs"
