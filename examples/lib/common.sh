@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the runnable examples (sourced by examples/*/run.sh).
 #
 # Every example runs entirely inside network namespaces it creates (named

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A private mount namespace for a container runtime (sourced after common.sh).
 #
 # Runtimes write outside their configured directories: the CNI result cache
@@ -25,8 +26,7 @@ start_private_mounts() {
     unshare --mount --propagation private sleep infinity </dev/null >/dev/null 2>&1 9>&- &
     CNIX_MNT_HOLDER=$!
     CNIX_PIDS+=("$CNIX_MNT_HOLDER")
-    local i
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         [ "$(readlink "/proc/$CNIX_MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
         sleep 0.05
     done

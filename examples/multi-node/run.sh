@@ -18,6 +18,7 @@
 # for traffic from its pods to anything outside the cluster CIDR 10.244.0.0/16.
 # So pods see each other's real addresses, while the outside sees the node.
 # See README.md. Exits non-zero when any check fails.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
 
 ex_init multi-node

@@ -14,7 +14,9 @@
 # in the temp dir); podman runs in a private mount namespace (lib/privmount.sh)
 # so its CNI cache and netns mounts never reach the machine.
 # See README.md. Exits non-zero when any check fails or podman cannot run.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=SCRIPTDIR/../lib/privmount.sh
 source "$(dirname "$0")/../lib/privmount.sh"
 
 ex_init podman
@@ -162,6 +164,7 @@ step "traffic"
 whoami_http_out() {
     # the outside's web server: answers "outside <client address>"
     mkdir -p "$CNIX_WORK/www-out/cgi-bin"
+    # shellcheck disable=SC2016 # $REMOTE_ADDR belongs to the generated CGI script
     printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\noutside %%s\\n" "$REMOTE_ADDR"\n' \
         >"$CNIX_WORK/www-out/cgi-bin/whoami"
     chmod +x "$CNIX_WORK/www-out/cgi-bin/whoami"
@@ -169,6 +172,8 @@ whoami_http_out() {
     wait_tcp_listen "$OUT" 9000 || die "the outside web server did not start"
 }
 whoami_http_out
+expect "loopback is up in cnix-c1 (podman brings lo up itself)" "c1 127.0.0.1" \
+    pm exec cnix-c1 timeout 5 wget -q -O- http://127.0.0.1/cgi-bin/whoami
 check "ping cnix-c2 -> cnix-c1" pm exec cnix-c2 ping -c1 -W3 "${IP[c1]}"
 expect "HTTP cnix-c2 -> cnix-c1:80, c1 sees c2's address" "c1 ${IP[c2]}" \
     pm exec cnix-c2 timeout 5 wget -q -O- "http://${IP[c1]}/cgi-bin/whoami"

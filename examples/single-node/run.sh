@@ -13,6 +13,7 @@
 #                                       so it can only answer masqueraded traffic
 #
 # See README.md. Exits non-zero when any check fails.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
 
 ex_init single-node
