@@ -7,7 +7,7 @@
 #                           $(DESTDIR)$(CONFDIR) (default /etc/cni/net.d); FORCE=1 replaces
 #   make demo               build release binaries and run examples/single-node/run.sh (root)
 #   make test               the whole test suite (scripts/test-all.sh, root)
-#   make test-examples      every example against $(CNI_PLUGIN_DIR) (root)
+#   make test-examples      every example (root); CNI_PLUGIN_DIR=... picks the plugins
 #
 # Stage an install elsewhere with e.g. `make install DESTDIR=/tmp/stage`.
 
@@ -16,7 +16,6 @@ BINDIR ?= $(PREFIX)/bin
 CONFDIR ?= /etc/cni/net.d
 DESTDIR ?=
 CARGO ?= cargo
-CNI_PLUGIN_DIR ?= $(CURDIR)/target/release
 
 export PREFIX BINDIR CONFDIR DESTDIR
 
@@ -41,4 +40,4 @@ test:
 	scripts/test-all.sh
 
 test-examples:
-	CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) scripts/test-examples.sh
+	scripts/test-examples.sh
