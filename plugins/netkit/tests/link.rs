@@ -286,36 +286,55 @@ fn dumps_stay_consistent_while_links_change() {
     let file = sb.dir().join("stable");
     std::fs::write(&file, batch).unwrap();
     pod.sh_ok(&format!("ip -batch {}", file.display()));
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Stops the writer however the dumping side ends (a failed
+    /// assertion must not leave the scope waiting for it forever).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let stop = AtomicBool::new(false);
     let handle = common::netns(&pod);
     let wnl = common::nl(&pod);
     let stop_ref = &stop;
-    std::thread::scope(|s| {
+    let (dumps, writes) = std::thread::scope(|s| {
         let writer = s.spawn(move || {
             let mut n = 0u32;
-            while !stop_ref.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop_ref.load(Ordering::Relaxed) {
                 let name = format!("churn{}", n % 8);
-                if let Ok(l) = wnl.link_by_name(&name) {
-                    wnl.delete_link(l.index).unwrap();
-                } else {
-                    wnl.create_bridge(&name, None, false).unwrap();
+                let r = match wnl.link_by_name(&name) {
+                    Ok(l) => wnl.delete_link(l.index),
+                    Err(_) => wnl.create_bridge(&name, None, false),
+                };
+                if r.is_err() {
+                    break;
                 }
                 n += 1;
+                // Pacing only (every unregister runs an RCU barrier that
+                // slows the whole machine); the dumps never wait for it.
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
             n
         });
+        let stopper = StopOnDrop(&stop);
         let nl = netkit::Netlink::in_netns(&handle).unwrap();
-        for _ in 0..30 {
-            let links = nl.links().unwrap();
-            let stable = links.iter().filter(|l| l.name.starts_with("st")).count();
-            assert_eq!(stable, 200);
-            let mut idx: Vec<u32> = links.iter().map(|l| l.index).collect();
-            idx.sort();
-            let len = idx.len();
-            idx.dedup();
-            assert_eq!(idx.len(), len, "a link appeared twice in one dump");
-        }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(writer.join().unwrap() > 0);
+        let dumps: Vec<_> = (0..30).map(|_| nl.links()).collect();
+        drop(stopper);
+        (dumps, writer.join().unwrap())
     });
+    assert!(writes > 0, "the writer changed nothing");
+    for links in dumps {
+        let links = links.unwrap();
+        let stable = links.iter().filter(|l| l.name.starts_with("st")).count();
+        assert_eq!(stable, 200);
+        let mut idx: Vec<u32> = links.iter().map(|l| l.index).collect();
+        idx.sort();
+        let len = idx.len();
+        idx.dedup();
+        assert_eq!(idx.len(), len, "a link appeared twice in one dump");
+    }
 }

@@ -29,7 +29,7 @@ const RECV_BUF: usize = 64 * 1024;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often an interrupted dump (`NLM_F_DUMP_INTR`: the table changed
 /// while it was being read) is restarted before failing.
-const DUMP_RETRIES: usize = 10;
+const DUMP_RETRIES: usize = 50;
 /// `NLM_F_ACK_TLVS`: the error message carries extended-ACK attributes.
 const NLM_F_ACK_TLVS: u16 = 0x200;
 /// `NLMSGERR_ATTR_MSG`: the kernel's human-readable reason.
