@@ -4,6 +4,7 @@
 //! the port to come up. Anything made before a failure is removed again,
 //! so a failed ADD leaves no veth, no lease and no rules.
 
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -11,6 +12,7 @@ use libcni::invoke;
 use libcni::skel::CmdArgs;
 use libcni::spec::{CniResult, Error, Interface, Route};
 use netkit::firewall::MasqInstance;
+use netkit::netlink::LinkInfo;
 use netkit::{NetNs, Netlink};
 
 use crate::config::{self, BridgeConf, MasqBackend};
@@ -34,17 +36,21 @@ struct Undo<'a> {
 }
 
 impl Undo<'_> {
-    fn run(self, args: &CmdArgs, conf: &BridgeConf) {
+    fn run(self, ctx: &Ctx<'_>) {
+        let args = ctx.args;
         if let Some((inst, addrs)) = self.masq
             && let Err(e) = inst.teardown(Some(&addrs))
         {
             libcni::cni_warn!("rollback: removing masquerade rules: {e}");
         }
         if self.ipam
-            && let Some(t) = conf.net.ipam_type()
-            && let Err(e) = invoke::delegate(t, "DEL", &args.path, &args.stdin)
+            && let Some(bin) = ctx.ipam
+            && let Err(e) = invoke::delegate_exec(bin, "DEL", &args.stdin)
         {
-            libcni::cni_warn!("rollback: releasing the address with {t}: {e}");
+            libcni::cni_warn!(
+                "rollback: releasing the address with {}: {e}",
+                bin.display()
+            );
         }
         if let Some(s) = self.spoof
             && let Err(e) = s.teardown()
@@ -70,9 +76,15 @@ fn masq_backend(b: Option<MasqBackend>) -> Option<netkit::firewall::Backend> {
 /// Run ADD.
 pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     let conf = config::load(args)?;
-    if conf.has_ipam() {
-        args.require_path("the IPAM plugin")?;
-    }
+    // Find the IPAM plugin before anything is made: a missing or
+    // path-like type then fails with nothing to undo.
+    let ipam = match conf.net.ipam_type() {
+        Some(t) => Some(invoke::find_in_path(
+            t,
+            args.require_path("the IPAM plugin")?,
+        )?),
+        None => None,
+    };
     let host_ns = NetNs::current()?;
     let pod_ns = NetNs::open(&args.netns)?;
     let host_nl = Netlink::new()?;
@@ -80,28 +92,46 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     let br = host::ensure_bridge(&host_nl, &conf)?;
 
     let mut undo = Undo::default();
-    match add(
-        args, &conf, &host_ns, &pod_ns, &host_nl, &pod_nl, &br, &mut undo,
-    ) {
+    let ctx = Ctx {
+        args,
+        conf: &conf,
+        ipam: ipam.as_deref(),
+        host_ns: &host_ns,
+        pod_ns: &pod_ns,
+        host_nl: &host_nl,
+        br: &br,
+    };
+    match add(&ctx, &pod_nl, &mut undo) {
         Ok(r) => Ok(r),
         Err(e) => {
-            undo.run(args, &conf);
+            undo.run(&ctx);
             Err(e)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn add<'a>(
-    args: &CmdArgs,
-    conf: &BridgeConf,
-    host_ns: &NetNs,
-    pod_ns: &NetNs,
-    host_nl: &Netlink,
-    pod_nl: &'a Netlink,
-    br: &netkit::netlink::LinkInfo,
-    undo: &mut Undo<'a>,
-) -> Result<CniResult, Error> {
+/// What every step of one ADD needs.
+struct Ctx<'a> {
+    args: &'a CmdArgs,
+    conf: &'a BridgeConf,
+    /// The IPAM plugin binary, when the network has one.
+    ipam: Option<&'a Path>,
+    host_ns: &'a NetNs,
+    pod_ns: &'a NetNs,
+    host_nl: &'a Netlink,
+    br: &'a LinkInfo,
+}
+
+fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<CniResult, Error> {
+    let Ctx {
+        args,
+        conf,
+        host_ns,
+        pod_ns,
+        host_nl,
+        br,
+        ..
+    } = *ctx;
     // The veth pair: container end created in the pod, host end created
     // directly in the host namespace.
     if pod_nl.link_by_name(&args.ifname).is_ok() {
@@ -149,14 +179,14 @@ fn add<'a>(
         ..CniResult::default()
     };
 
-    if let Some(ipam) = conf.net.ipam_type() {
-        let r = invoke::delegate_add(ipam, &args.path, &args.stdin, args.version)
-            .map_err(|e| e.context(format!("IPAM plugin {ipam:?}")))?;
+    if let Some(ipam) = ctx.ipam {
+        let r = invoke::delegate_add(ipam, &args.stdin, args.version)
+            .map_err(|e| e.context(format!("IPAM plugin {}", ipam.display())))?;
         undo.ipam = true;
         if r.ips.is_empty() {
             return Err(Error::plugin(
                 100,
-                format!("IPAM plugin {ipam:?} returned no IP address"),
+                format!("IPAM plugin {} returned no IP address", ipam.display()),
             ));
         }
         result.ips = r.ips;
