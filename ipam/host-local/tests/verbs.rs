@@ -213,7 +213,7 @@ fn gc_releases_what_is_not_valid() {
     assert!(records(t.path()).values().all(|o| o == "keep2\r\neth0"));
     assert_eq!(
         index_files(t.path()).len(),
-        2,
+        1,
         "{:?}",
         index_files(t.path())
     );

@@ -1,42 +1,43 @@
 //! The attachment index, so ADD, DEL and CHECK do not read every record.
 //!
-//! `.by-attachment/<containerID>:<ifname>/<address>` (and
-//! `.by-attachment/<containerID>/<address>` for legacy records) are hard
-//! links to the records. Listing one small directory answers "which
-//! addresses does this attachment hold" in O(1) records.
+//! `.by-attachment/<containerID>:<ifname>` (and `.by-attachment/<containerID>`
+//! for legacy records) is a symbolic link whose target is the list of the
+//! attachment's record names, comma-separated (`10.1.0.2,fd00::2`). It is
+//! never followed: the target is only read with `readlink`, and every
+//! address in it is verified against its record (content and owner) before
+//! use, so a stale entry can never release someone else's address. A short
+//! target lives inside the inode (no data block), and one directory holds
+//! all entries, so the index costs about one inode per attachment.
 //!
 //! How it stays right when the reference binary shares the store:
 //!
-//! - The reference's DEL walks the network directory recursively and
-//!   deletes every file whose trimmed content matches; a hard link has the
-//!   record's content, so it deletes the record and its index entries
-//!   together. Its duplicate check only counts files whose names parse as
-//!   addresses, which index entries also are, so it sees the same owner.
-//! - The reference's ADD creates a record we have not indexed. Every
-//!   change the reference (or a crash, or an operator) makes adds or
+//! - The reference walks the network directory recursively and reads every
+//!   file; an index entry's target does not resolve, so the reference skips
+//!   it (read error) and never counts or deletes it.
+//! - Every change the reference (or a crash, or an operator) makes adds or
 //!   removes an entry of the network directory, which sets the directory's
-//!   mtime to the current time. After each operation we set the mtimes of
-//!   the network directory and of the index to one value in the past with a
-//!   fixed nanosecond field (the "stamp"). An operation that finds the two
-//!   mtimes equal knows nobody else touched the directory since; otherwise
-//!   it rebuilds the index from a full scan (once, O(records)) before
-//!   trusting it. The kernel sets mtimes from the current time, so it does
-//!   not produce the past stamp; requiring the stamp's nanosecond field too
-//!   keeps two directories changed in the same clock tick (a crash of ours
-//!   half-way) from looking current.
+//!   mtime to the current time. After each complete operation we set the
+//!   mtimes of the network directory and of the index to one value in the
+//!   past with a fixed nanosecond field (the "stamp"). An operation that
+//!   finds both mtimes equal to a stamp knows nobody else touched the
+//!   directory since; otherwise it rebuilds the index from a full scan
+//!   (once, O(records)) before trusting it. The kernel sets mtimes from the
+//!   current time, so it does not produce the past stamp; requiring the
+//!   stamp's nanosecond field too keeps two directories changed in the same
+//!   clock tick (a crash of ours half-way) from looking current.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, DirBuilder, File};
 use std::io;
-use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libcni::Error;
 
-use super::record::{self, Key, Owner, Record, record_ip};
+use super::record::{self, Owner, Record, record_ip};
 use super::{Store, io_err};
 
 /// Nanosecond field of the stamp: a fixed, unremarkable-looking value that
@@ -45,6 +46,8 @@ const STAMP_NANOS: u32 = 271_828_182;
 /// How far in the past the stamp lies; any later change carries a
 /// current-time mtime, which is always newer.
 const STAMP_AGE_SECS: u64 = 2;
+/// Separator of record names in an entry's target (never in an address).
+const SEP: u8 = b',';
 
 /// Whether `t` carries the stamp's nanosecond field. On a filesystem that
 /// cannot store nanoseconds no mtime ever does, so the index is rebuilt on
@@ -54,11 +57,26 @@ fn is_stamp(t: SystemTime) -> bool {
         .is_ok_and(|d| d.subsec_nanos() == STAMP_NANOS)
 }
 
-fn mkdir(path: &Path) -> io::Result<()> {
-    match DirBuilder::new().mode(0o755).create(path) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
+/// The target text for a list of record names.
+fn target(names: &[OsString]) -> OsString {
+    let mut out = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(SEP);
+        }
+        out.extend_from_slice(n.as_bytes());
     }
+    OsStr::from_bytes(&out).to_owned()
+}
+
+/// The record names in an entry's target.
+fn names(target: &OsStr) -> Vec<OsString> {
+    target
+        .as_bytes()
+        .split(|b| *b == SEP)
+        .filter(|n| !n.is_empty())
+        .map(|n| OsStr::from_bytes(n).to_owned())
+        .collect()
 }
 
 impl Store {
@@ -69,8 +87,6 @@ impl Store {
             return false;
         };
         match (i.is_dir(), d.modified(), i.modified()) {
-            // Equal alone is not enough: a crashed operation of ours can
-            // change both directories within one clock tick.
             (true, Ok(a), Ok(b)) => a == b && is_stamp(a),
             _ => false,
         }
@@ -95,59 +111,51 @@ impl Store {
     }
 
     /// Scan every record and make the index match it exactly: drop stale
-    /// or foreign entries and temporaries, link missing records. Returns
-    /// the records. O(records); runs only after a change we did not make.
+    /// entries and temporaries, write missing or wrong entries. Returns the
+    /// records. O(records); runs only after a change we did not make.
     pub(super) fn rebuild_index(&mut self) -> Result<Vec<Record>, Error> {
         self.changed = true;
         self.indexed = false;
         let records = record::scan(&self.dir)?;
-        match fs::symlink_metadata(&self.index) {
-            Ok(m) if !m.is_dir() => {
-                fs::remove_file(&self.index).map_err(|e| io_err("removing", &self.index, e))?
+        if fs::symlink_metadata(&self.index).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&self.index).map_err(|e| io_err("removing", &self.index, e))?;
+        }
+        match DirBuilder::new().mode(0o755).create(&self.index) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(io_err("creating", &self.index, e));
             }
             _ => {}
         }
-        mkdir(&self.index).map_err(|e| io_err("creating", &self.index, e))?;
 
-        let mut want: HashMap<(OsString, OsString), u64> = records
-            .iter()
-            .filter_map(|r| Some(((r.owner.index_name()?.into(), r.name.clone()), r.ino)))
+        let mut want: HashMap<OsString, Vec<OsString>> = HashMap::new();
+        for r in &records {
+            if let Some(name) = r.owner.index_name() {
+                want.entry(name.into()).or_default().push(r.name.clone());
+            }
+        }
+        let mut want: HashMap<OsString, OsString> = want
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort();
+                (k, target(&v))
+            })
             .collect();
         let mut ok = true;
         let listing = fs::read_dir(&self.index).map_err(|e| io_err("listing", &self.index, e))?;
         for entry in listing {
             let entry = entry.map_err(|e| io_err("listing", &self.index, e))?;
-            let path = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_dir {
-                // Temporaries of crashed operations and stray files.
-                ok &= remove_any(&path);
-                continue;
-            }
-            let dir_name = entry.file_name();
-            let mut kept = 0usize;
-            let subs = fs::read_dir(&path).map_err(|e| io_err("listing", &path, e))?;
-            for sub in subs {
-                let sub = sub.map_err(|e| io_err("listing", &path, e))?;
-                let k = (dir_name.clone(), sub.file_name());
-                let ino = sub.metadata().map(|m| m.ino()).ok();
-                if ino.is_some() && want.get(&k) == ino.as_ref() {
-                    want.remove(&k);
-                    kept += 1;
-                } else {
-                    ok &= remove_any(&sub.path());
-                }
-            }
-            if kept == 0 {
-                let _ = fs::remove_dir(&path);
+            let name = entry.file_name();
+            let current = fs::read_link(entry.path()).ok();
+            if current.is_some_and(|t| want.get(&name) == Some(&t.into_os_string())) {
+                want.remove(&name);
+            } else {
+                // Stale entries, temporaries of crashed calls, strays.
+                ok &= remove_any(&entry.path());
             }
         }
-        for (dir_name, name) in want.into_keys() {
-            let kd = self.index.join(&dir_name);
-            let linked =
-                mkdir(&kd).and_then(|()| fs::hard_link(self.dir.join(&name), kd.join(&name)));
-            if let Err(e) = linked {
-                libcni::cni_warn!("cannot index {}: {e}", self.dir.join(&name).display());
+        for (name, t) in want {
+            if let Err(e) = self.write_entry(&name, &t) {
+                libcni::cni_warn!("{e}");
                 ok = false;
             }
         }
@@ -156,73 +164,95 @@ impl Store {
         Ok(records)
     }
 
-    /// The records listed under index directory `name`, owned by `owner`.
+    /// Replace (atomically: symlink under a temporary name, then rename)
+    /// the index entry `name` with `target`.
+    fn write_entry(&mut self, name: &OsStr, target: &OsStr) -> Result<(), Error> {
+        let tmp = self.temp_path();
+        std::os::unix::fs::symlink(target, &tmp).map_err(|e| io_err("creating", &tmp, e))?;
+        let path = self.index.join(name);
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("replacing", &path, e)
+        })
+    }
+
+    /// The record names listed by index entry `name` (empty if none).
+    fn entry_names(&self, name: &str) -> Result<Vec<OsString>, Error> {
+        let path = self.index.join(name);
+        match fs::read_link(&path) {
+            Ok(t) => Ok(names(t.as_os_str())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err("reading", &path, e)),
+        }
+    }
+
+    /// The records listed under index entry `name` that still belong to
+    /// `owner` (each one read and checked).
     pub(super) fn index_lookup(&self, name: &str, owner: &Owner) -> Result<Vec<Record>, Error> {
-        let dir = self.index.join(name);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("listing", &dir, e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err("listing", &dir, e))?;
-            let file_name = entry.file_name();
+        for file_name in self.entry_names(name)? {
             let Some(ip) = record_ip(&file_name) else {
                 continue;
             };
-            let ino = entry
-                .metadata()
-                .map_err(|e| io_err("inspecting", &entry.path(), e))?
-                .ino();
-            out.push(Record {
-                name: file_name,
-                ip: ip.to_canonical(),
-                ino,
-                owner: owner.clone(),
-            });
+            let Some((ino, found)) = record::read_record(&self.dir.join(&file_name)) else {
+                continue;
+            };
+            if found == *owner {
+                out.push(Record {
+                    name: file_name,
+                    ip: ip.to_canonical(),
+                    ino,
+                    owner: found,
+                });
+            }
         }
         Ok(out)
     }
 
-    /// Move the temporary `tmp` (already hard-linked as the record of `ip`)
-    /// into the index as the entry of `key`.
-    pub(super) fn index_new_record(&mut self, key: &Key, ip: IpAddr, tmp: &Path) {
-        let name = match key.index_name() {
-            Some(name) if self.indexed => name,
-            // Scanning mode, or a key too long to index (such keys are
-            // always looked up by scanning).
-            _ => {
-                let _ = fs::remove_file(tmp);
-                return;
+    /// Change index entry `name`: add `add` to its list and drop `drop`
+    /// from it; an empty list removes the entry. A failure leaves the index
+    /// untrusted (the next call rebuilds it), it does not fail the call.
+    pub(super) fn update_entry(&mut self, name: &str, add: Option<&OsStr>, drop: Option<&OsStr>) {
+        if !self.indexed {
+            return;
+        }
+        let result = self.entry_names(name).and_then(|mut list| {
+            list.retain(|n| Some(n.as_os_str()) != drop && Some(n.as_os_str()) != add);
+            list.extend(add.map(OsStr::to_owned));
+            if list.is_empty() {
+                let path = self.index.join(name);
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        Err(io_err("removing", &path, e))
+                    }
+                    _ => Ok(()),
+                }
+            } else {
+                self.write_entry(name.as_ref(), &target(&list))
             }
-        };
-        let kd = self.index.join(name);
-        let moved = mkdir(&kd).and_then(|()| fs::rename(tmp, kd.join(ip.to_string())));
-        if let Err(e) = moved {
-            libcni::cni_warn!("cannot index {ip}: {e}; the next call rescans the store");
-            let _ = fs::remove_file(tmp);
+        });
+        if let Err(e) = result {
+            libcni::cni_warn!("{e}; the next call rescans the store");
             self.broken = true;
         }
     }
+}
 
-    /// Remove the index entry `record` of index directory `dir_name`, and
-    /// the directory once it is empty.
-    pub(super) fn unindex(&mut self, dir_name: &str, record: &OsStr) {
-        let kd = self.index.join(dir_name);
-        match fs::remove_file(kd.join(record)) {
+impl Store {
+    /// Remove index entry `name` (all addresses of that attachment went).
+    pub(super) fn drop_entry(&mut self, name: &str) {
+        let path = self.index.join(name);
+        match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 libcni::cni_warn!(
-                    "cannot remove index entry {}: {e}",
-                    kd.join(record).display()
+                    "cannot remove {}: {e}; the next call rescans the store",
+                    path.display()
                 );
                 self.broken = true;
             }
         }
-        // Fails harmlessly (ENOTEMPTY) while other addresses remain.
-        let _ = fs::remove_dir(&kd);
     }
 }
 
@@ -231,7 +261,6 @@ fn remove_any(path: &Path) -> bool {
     let res = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     };
     match res {
@@ -241,5 +270,19 @@ fn remove_any(path: &Path) -> bool {
             libcni::cni_warn!("cannot remove {}: {e}", path.display());
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip() {
+        let list = vec![OsString::from("10.0.0.2"), OsString::from("fd00::2")];
+        let t = target(&list);
+        assert_eq!(t, "10.0.0.2,fd00::2");
+        assert_eq!(names(&t), list);
+        assert!(names(OsStr::new("")).is_empty());
     }
 }

@@ -8,9 +8,8 @@
 //!   that set, for round-robin allocation.
 //! - `lock`: every operation holds `flock(LOCK_EX)` on it, so our binary
 //!   and the reference exclude each other on the same directory.
-//! - `.by-attachment/`: our index (see [`index`]); the reference ignores it
-//!   except that its DEL also deletes the index's hard links of a record it
-//!   releases, which keeps the index right.
+//! - `.by-attachment/`: our index (see [`index`]): one symbolic link per
+//!   attachment listing its addresses; the reference skips it.
 //!
 //! Improvements over the reference: a record is written to a temporary
 //! file, flushed, and hard-linked into place, so it is either absent or
@@ -145,9 +144,11 @@ impl Store {
         }
     }
 
-    /// A new temporary file in the index directory holding `content`,
-    /// flushed to disk so that a hard link to it is never empty.
-    fn write_temp(&mut self, content: &[u8], sync: bool) -> Result<PathBuf, Error> {
+    /// A fresh name for a temporary in the index directory. Temporaries
+    /// only exist while their creator holds the lock, so one found by a
+    /// lock holder is garbage of a crashed call.
+    fn temp_path(&mut self) -> PathBuf {
+        self.changed = true;
         loop {
             self.tmp_seq += 1;
             let path = self.index.join(format!(
@@ -155,31 +156,35 @@ impl Store {
                 std::process::id(),
                 self.tmp_seq
             ));
-            self.changed = true;
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(RECORD_MODE)
-                .open(&path);
-            let mut file = match file {
-                Ok(f) => f,
-                // Left by a crashed process with our pid: garbage, since
-                // temporaries only exist while their creator holds the lock.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return path,
+                // Left by a crashed process that had our pid.
+                _ => {
                     let _ = fs::remove_file(&path);
-                    continue;
                 }
-                Err(e) => return Err(io_err("creating", &path, e)),
-            };
-            let written = file
-                .write_all(content)
-                .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-            if let Err(e) = written {
-                let _ = fs::remove_file(&path);
-                return Err(io_err("writing", &path, e));
             }
-            return Ok(path);
         }
+    }
+
+    /// A new temporary file in the index directory holding `content`,
+    /// flushed to disk when `sync`, so that a hard link to it is never
+    /// empty, even after a power loss.
+    fn write_temp(&mut self, content: &[u8], sync: bool) -> Result<PathBuf, Error> {
+        let path = self.temp_path();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(RECORD_MODE)
+            .open(&path)
+            .map_err(|e| io_err("creating", &path, e))?;
+        let written = file
+            .write_all(content)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&path);
+            return Err(io_err("writing", &path, e));
+        }
+        Ok(path)
     }
 
     /// Check that a record can be written (STATUS): write, flush and remove
@@ -215,11 +220,13 @@ impl Store {
                 }
             }
         }
+        let _ = fs::remove_file(&tmp);
         let Some(ip) = won else {
-            let _ = fs::remove_file(&tmp);
             return Ok(None);
         };
-        self.index_new_record(key, ip, &tmp);
+        if let Some(name) = key.index_name() {
+            self.update_entry(&name, Some(ip.to_string().as_ref()), None);
+        }
         self.set_last_reserved(set, ip);
         Ok(Some(ip))
     }
@@ -269,8 +276,13 @@ impl Store {
     /// reference does). Returns what was released.
     pub fn release(&mut self, key: &Key) -> Result<Vec<IpAddr>, Error> {
         let mut recs = self.lookup(key, false)?;
+        let mut entry = key.index_name();
         if recs.is_empty() {
             recs = self.lookup(key, true)?;
+            entry = key.legacy_index_name();
+        }
+        if let Some(name) = entry.filter(|_| !recs.is_empty()) {
+            self.drop_entry(&name);
         }
         let mut errors = Vec::new();
         let mut released = Vec::new();
@@ -295,15 +307,18 @@ impl Store {
     /// Release one address reserved by `key` in this operation (rollback).
     pub fn release_one(&mut self, key: &Key, ip: IpAddr) -> Result<(), Error> {
         let recs = self.lookup(key, false)?;
-        match recs.iter().find(|r| r.ip == ip) {
-            Some(r) => self.remove_record(r),
-            None => Ok(()),
+        let Some(r) = recs.iter().find(|r| r.ip == ip) else {
+            return Ok(());
+        };
+        self.remove_record(r)?;
+        if let Some(name) = key.index_name() {
+            self.update_entry(&name, None, Some(&r.name));
         }
+        Ok(())
     }
 
-    /// Remove a record and its index entry. The record is unlinked first:
-    /// a crash in between leaves a stale index entry, which the next
-    /// operation notices (the directory changed) and drops.
+    /// Remove a record (callers fix the index after). Stale index entries
+    /// are harmless: every listed address is checked against its record.
     fn remove_record(&mut self, r: &Record) -> Result<(), Error> {
         self.changed = true;
         let path = self.dir.join(&r.name);
@@ -320,9 +335,6 @@ impl Store {
                 }
             }
         }
-        if let Some(name) = r.owner.index_name() {
-            self.unindex(&name, &r.name);
-        }
         Ok(())
     }
 
@@ -338,6 +350,10 @@ impl Store {
                 Ok(()) => released.push(r),
                 Err(e) => errors.push(e.to_string()),
             }
+        }
+        // `keep` judges owners, so every record of these owners is gone.
+        for name in released.iter().filter_map(|r| r.owner.index_name()) {
+            self.drop_entry(&name);
         }
         if errors.is_empty() {
             Ok(released)

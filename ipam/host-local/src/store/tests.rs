@@ -23,24 +23,21 @@ fn reserve(dir: &Path, k: &Key, a: &str) {
     s.finish();
 }
 
-/// Every index entry, as "dir/name".
+/// Every index entry, as "name -> target".
 fn index_entries(dir: &Path) -> Vec<String> {
     let idx = dir.join("net").join(INDEX_DIR);
-    let mut out = Vec::new();
-    for d in fs::read_dir(&idx).unwrap() {
-        let d = d.unwrap();
-        if d.file_type().unwrap().is_dir() {
-            for f in fs::read_dir(d.path()).unwrap() {
-                out.push(format!(
-                    "{}/{}",
-                    d.file_name().to_string_lossy(),
-                    f.unwrap().file_name().to_string_lossy()
-                ));
-            }
-        } else {
-            out.push(d.file_name().to_string_lossy().into_owned());
-        }
-    }
+    let mut out: Vec<String> = fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let t = fs::read_link(e.path()).map(|t| t.display().to_string());
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                t.unwrap_or_default()
+            )
+        })
+        .collect();
     out.sort();
     out
 }
@@ -61,7 +58,7 @@ fn records_are_byte_compatible() {
         b"10.0.0.2"
     );
     assert!(net.join("lock").is_file());
-    assert_eq!(index_entries(t.path()), ["c1:eth0/10.0.0.2"]);
+    assert_eq!(index_entries(t.path()), ["c1:eth0 -> 10.0.0.2"]);
     let s = open(t.path());
     assert_eq!(s.last_reserved(3), Some(ip("10.0.0.2")));
     assert_eq!(s.last_reserved(0), None);
@@ -85,7 +82,7 @@ fn taken_addresses_are_skipped_and_exhaustion_is_none() {
     // No temporary is left behind.
     assert_eq!(
         index_entries(t.path()),
-        ["c1:eth0/10.0.0.2", "c2:eth0/10.0.0.3"]
+        ["c1:eth0 -> 10.0.0.2", "c2:eth0 -> 10.0.0.3"]
     );
 }
 
@@ -106,7 +103,7 @@ fn release_by_key_and_legacy_fallback() {
     s.finish();
     assert!(!net.join("10.0.0.2").exists() && !net.join("fd00::2").exists());
     assert!(net.join("10.0.0.3").exists());
-    assert_eq!(index_entries(t.path()), ["c1:eth1/10.0.0.3"]);
+    assert_eq!(index_entries(t.path()), ["c1:eth1 -> 10.0.0.3"]);
 }
 
 #[test]
@@ -159,14 +156,15 @@ fn rebuild_drops_stale_entries_and_temporaries() {
     // A crashed reservation's temporary and an entry pointing at a record
     // that now belongs to someone else.
     fs::write(idx.join(".tmp.1.1"), "c9\r\neth0").unwrap();
-    fs::create_dir(idx.join("c3:eth0")).unwrap();
-    fs::write(idx.join("c3:eth0/10.0.0.3"), "c3\r\neth0").unwrap();
+    std::os::unix::fs::symlink("10.0.0.3", idx.join("c3:eth0")).unwrap();
+    // An entry in the old layout (a directory).
+    fs::create_dir(idx.join("c4:eth0")).unwrap();
     let s = open(t.path());
     assert!(s.addresses_of(&key("c1")).unwrap().is_empty());
     assert!(s.addresses_of(&key("c3")).unwrap().is_empty());
     assert_eq!(s.addresses_of(&key("c2")).unwrap(), [ip("10.0.0.3")]);
     s.finish();
-    assert_eq!(index_entries(t.path()), ["c2:eth0/10.0.0.3"]);
+    assert_eq!(index_entries(t.path()), ["c2:eth0 -> 10.0.0.3"]);
 }
 
 #[test]
@@ -181,7 +179,7 @@ fn a_record_linked_but_not_indexed_is_recovered() {
     let mut s = open(t.path());
     assert_eq!(s.release(&key("c2")).unwrap(), [ip("10.0.0.3")]);
     s.finish();
-    assert_eq!(index_entries(t.path()), ["c1:eth0/10.0.0.2"]);
+    assert_eq!(index_entries(t.path()), ["c1:eth0 -> 10.0.0.2"]);
 }
 
 #[test]
@@ -217,7 +215,7 @@ fn collect_releases_what_keep_rejects() {
     ips.sort();
     assert_eq!(ips, [ip("10.0.0.3"), ip("10.0.0.4")]);
     s.finish();
-    assert_eq!(index_entries(t.path()), ["keep:eth0/10.0.0.2"]);
+    assert_eq!(index_entries(t.path()), ["keep:eth0 -> 10.0.0.2"]);
 }
 
 #[test]
@@ -245,4 +243,37 @@ fn long_keys_fall_back_to_scanning() {
     assert_eq!(s.addresses_of(&long).unwrap(), [ip("10.0.0.2")]);
     assert_eq!(s.release(&long).unwrap(), [ip("10.0.0.2")]);
     s.finish();
+}
+
+#[test]
+fn a_stale_entry_never_releases_someone_elses_address() {
+    let t = tempfile::tempdir().unwrap();
+    reserve(t.path(), &key("c1"), "10.0.0.2");
+    reserve(t.path(), &key("c9"), "10.0.0.3");
+    let net = t.path().join("net");
+    let idx = net.join(INDEX_DIR);
+    let stamp = fs::metadata(&net).unwrap().modified().unwrap();
+    // An index entry claiming c1's address for c9, hidden from the
+    // change detection: the record check alone must save c1.
+    fs::remove_file(idx.join("c9:eth0")).unwrap();
+    std::os::unix::fs::symlink("10.0.0.2,10.0.0.3", idx.join("c9:eth0")).unwrap();
+    fs::File::open(&idx).unwrap().set_modified(stamp).unwrap();
+    let mut s = open(t.path());
+    assert_eq!(s.release(&key("c9")).unwrap(), [ip("10.0.0.3")]);
+    s.finish();
+    assert_eq!(fs::read(net.join("10.0.0.2")).unwrap(), b"c1\r\neth0");
+}
+
+#[test]
+fn two_addresses_of_one_attachment_share_an_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let mut s = open(t.path());
+    s.reserve(&key("c1"), 0, [ip("10.0.0.2")]).unwrap();
+    s.reserve(&key("c1"), 1, [ip("fd00::2")]).unwrap();
+    s.finish();
+    assert_eq!(index_entries(t.path()), ["c1:eth0 -> 10.0.0.2,fd00::2"]);
+    let mut s = open(t.path());
+    s.release_one(&key("c1"), ip("10.0.0.2")).unwrap();
+    s.finish();
+    assert_eq!(index_entries(t.path()), ["c1:eth0 -> fd00::2"]);
 }

@@ -182,7 +182,7 @@ pub fn records(data_dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// Every file under the index directory (paths relative to it).
+/// Every index entry, as "name -> target".
 pub fn index_files(data_dir: &Path) -> Vec<String> {
     let idx = data_dir.join("net").join(".by-attachment");
     let mut out = Vec::new();
@@ -191,17 +191,10 @@ pub fn index_files(data_dir: &Path) -> Vec<String> {
     };
     for e in entries {
         let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.file_type().unwrap().is_dir() {
-            for f in std::fs::read_dir(e.path()).unwrap() {
-                out.push(format!(
-                    "{name}/{}",
-                    f.unwrap().file_name().to_string_lossy()
-                ));
-            }
-        } else {
-            out.push(name);
-        }
+        let target = std::fs::read_link(e.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        out.push(format!("{} -> {target}", e.file_name().to_string_lossy()));
     }
     out.sort();
     out
