@@ -90,6 +90,8 @@ struct Row {
 fn measure(bin: &Path, taken: u32, iterations: usize) -> Row {
     let tmp = tempfile::tempdir().unwrap();
     populate(&tmp.path().join("net"), taken);
+    // Flush the pre-populated files now, not during the measurement.
+    nix::unistd::sync();
     let conf = serde_json::json!({
         "cniVersion": "1.0.0", "name": "net", "type": "bridge",
         "ipam": {"type": "host-local", "dataDir": tmp.path(), "ranges": [[{"subnet": "10.8.0.0/16"}]]}

@@ -154,7 +154,10 @@ impl Store {
             }
         }
         for (name, t) in want {
-            if let Err(e) = self.write_entry(&name, &t) {
+            // Missing entries are created in place (no temporary + rename:
+            // this loop runs once per attachment on a big store).
+            let direct = std::os::unix::fs::symlink(&t, self.index.join(&name));
+            if let Err(e) = direct.or_else(|_| self.write_entry(&name, &t)) {
                 libcni::cni_warn!("{e}");
                 ok = false;
             }
