@@ -10,8 +10,10 @@
 //! files directly (as the reference would have left them), with
 //! `last_reserved_ip.0` pointing at the last one. One warm-up ADD+DEL runs
 //! first; for our binary that is the one-time index rebuild after foreign
-//! writes, reported separately. Then N ADDs of new containers and N DELs
-//! of them, each timed from spawn to exit (what a runtime waits for).
+//! writes, reported separately ("first call", ADD + DEL). Then N ADDs of
+//! new containers and N DELs of them, each timed from spawn to exit (what
+//! a runtime waits for). The machine should be otherwise idle: numbers on
+//! a loaded machine swing by 2x.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -98,6 +100,9 @@ fn measure(bin: &Path, taken: u32, iterations: usize) -> Row {
     })
     .to_string();
     let first = call(bin, "ADD", "warm", &conf) + call(bin, "DEL", "warm", &conf);
+    // Our first call rebuilds the index; flush that before measuring, or
+    // the first fsyncs of the measured ADDs pay for its journal commit.
+    nix::unistd::sync();
     let adds = (0..iterations)
         .map(|i| call(bin, "ADD", &format!("b{i}"), &conf))
         .collect();
