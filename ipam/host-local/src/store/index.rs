@@ -171,7 +171,15 @@ impl Store {
     /// the index entry `name` with `target`.
     fn write_entry(&mut self, name: &OsStr, target: &OsStr) -> Result<(), Error> {
         let tmp = self.temp_path();
-        std::os::unix::fs::symlink(target, &tmp).map_err(|e| io_err("creating", &tmp, e))?;
+        let made = std::os::unix::fs::symlink(target, &tmp).or_else(|e| {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+            // Left by a crashed process that had our pid and sequence.
+            fs::remove_file(&tmp)?;
+            std::os::unix::fs::symlink(target, &tmp)
+        });
+        made.map_err(|e| io_err("creating", &tmp, e))?;
         let path = self.index.join(name);
         fs::rename(&tmp, &path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -219,10 +227,23 @@ impl Store {
         if !self.indexed {
             return;
         }
+        self.changed = true;
         let result = self.entry_names(name).and_then(|mut list| {
+            let was_empty = list.is_empty();
             list.retain(|n| Some(n.as_os_str()) != drop && Some(n.as_os_str()) != add);
             list.extend(add.map(OsStr::to_owned));
-            if list.is_empty() {
+            if was_empty && !list.is_empty() {
+                // A new entry: creating a symlink is atomic by itself.
+                self.changed = true;
+                let path = self.index.join(name);
+                let t = target(&list);
+                std::os::unix::fs::symlink(&t, &path)
+                    .or_else(|_| {
+                        self.write_entry(name.as_ref(), &t)
+                            .map_err(io::Error::other)
+                    })
+                    .map_err(|e| io_err("creating", &path, e))
+            } else if list.is_empty() {
                 let path = self.index.join(name);
                 match fs::remove_file(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -244,6 +265,7 @@ impl Store {
 impl Store {
     /// Remove index entry `name` (all addresses of that attachment went).
     pub(super) fn drop_entry(&mut self, name: &str) {
+        self.changed = true;
         let path = self.index.join(name);
         match fs::remove_file(&path) {
             Ok(()) => {}

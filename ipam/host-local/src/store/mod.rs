@@ -11,12 +11,13 @@
 //! - `.by-attachment/`: our index (see [`index`]): one symbolic link per
 //!   attachment listing its addresses; the reference skips it.
 //!
-//! Improvements over the reference: a record is written to a temporary
-//! file, flushed, and hard-linked into place, so it is either absent or
-//! complete after a crash or power loss; ADD, DEL and CHECK cost does not
+//! Improvements over the reference: a record is written to an unnamed
+//! file, flushed, and hard-linked into place ([`pending`]), so it is either
+//! absent or complete after a crash or power loss; ADD, DEL and CHECK cost does not
 //! grow with the number of records (the reference reads every file).
 
 mod index;
+mod pending;
 pub mod record;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use libcni::Error;
 
+use pending::Pending;
 pub use record::{Key, Owner, Record};
 
 /// The lock file the reference also takes.
@@ -146,52 +148,38 @@ impl Store {
 
     /// A fresh name for a temporary in the index directory. Temporaries
     /// only exist while their creator holds the lock, so one found by a
-    /// lock holder is garbage of a crashed call.
+    /// lock holder is garbage of a crashed call (rebuilds remove them).
     fn temp_path(&mut self) -> PathBuf {
         self.changed = true;
-        loop {
-            self.tmp_seq += 1;
-            let path = self.index.join(format!(
-                "{TMP_PREFIX}{}.{}",
-                std::process::id(),
-                self.tmp_seq
-            ));
-            match fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return path,
-                // Left by a crashed process that had our pid.
-                _ => {
-                    let _ = fs::remove_file(&path);
-                }
-            }
-        }
+        self.tmp_seq += 1;
+        self.index.join(format!(
+            "{TMP_PREFIX}{}.{}",
+            std::process::id(),
+            self.tmp_seq
+        ))
     }
 
-    /// A new temporary file in the index directory holding `content`,
-    /// flushed to disk when `sync`, so that a hard link to it is never
-    /// empty, even after a power loss.
-    fn write_temp(&mut self, content: &[u8], sync: bool) -> Result<PathBuf, Error> {
-        let path = self.temp_path();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(RECORD_MODE)
-            .open(&path)
-            .map_err(|e| io_err("creating", &path, e))?;
-        let written = file
-            .write_all(content)
-            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
+    /// A complete, flushed record holding `content`, not yet named.
+    fn pending(&mut self, content: &[u8]) -> Result<Pending, Error> {
+        let index = self.index.clone();
+        let p = Pending::create(&index, RECORD_MODE, content, true, || {
+            let path = self.temp_path();
+            // Left by a crashed process that had our pid and sequence.
             let _ = fs::remove_file(&path);
-            return Err(io_err("writing", &path, e));
-        }
-        Ok(path)
+            path
+        });
+        p.map_err(|e| io_err("writing a record in", &index, e))
     }
 
-    /// Check that a record can be written (STATUS): write, flush and remove
-    /// a temporary record.
+    /// Check that a record can be written (STATUS): write, flush, name and
+    /// remove a test record in the index directory.
     pub fn probe_write(&mut self) -> Result<(), Error> {
-        let tmp = self.write_temp(b"probe", true)?;
-        fs::remove_file(&tmp).map_err(|e| io_err("removing", &tmp, e))
+        let pending = self.pending(b"probe")?;
+        let path = self.temp_path();
+        let linked = pending.link_to(&path);
+        pending.discard();
+        linked.map_err(|e| io_err("creating", &path, e))?;
+        fs::remove_file(&path).map_err(|e| io_err("removing", &path, e))
     }
 
     /// Reserve the first free address of `candidates` for `key`, as range
@@ -204,23 +192,24 @@ impl Store {
         set: usize,
         candidates: impl IntoIterator<Item = IpAddr>,
     ) -> Result<Option<IpAddr>, Error> {
-        let tmp = self.write_temp(key.content().as_bytes(), true)?;
+        let pending = self.pending(key.content().as_bytes())?;
+        self.changed = true;
         let mut won = None;
         for ip in candidates {
             let path = self.dir.join(ip.to_string());
-            match fs::hard_link(&tmp, &path) {
+            match pending.link_to(&path) {
                 Ok(()) => {
                     won = Some(ip);
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    let _ = fs::remove_file(&tmp);
+                    pending.discard();
                     return Err(io_err("creating", &path, e));
                 }
             }
         }
-        let _ = fs::remove_file(&tmp);
+        pending.discard();
         let Some(ip) = won else {
             return Ok(None);
         };
@@ -377,21 +366,21 @@ impl Store {
             .map(|ip| ip.to_canonical())
     }
 
-    /// Record `ip` as the last address reserved from set `set`. Written to
-    /// a temporary file and renamed over, so it is never torn; a failure
-    /// only costs round-robin order, so it is logged, not returned.
+    /// Record `ip` as the last address reserved from set `set`, in place
+    /// as the reference does. It is only a hint for round-robin order: a
+    /// file torn by a crash fails to parse and the walk starts over at the
+    /// first range, so a failure is logged, not returned.
     fn set_last_reserved(&mut self, set: usize, ip: IpAddr) {
         let path = self.dir.join(format!("{LAST_RESERVED_PREFIX}{set}"));
-        let result = self
-            .write_temp(ip.to_string().as_bytes(), false)
-            .and_then(|tmp| {
-                fs::rename(&tmp, &path).map_err(|e| {
-                    let _ = fs::remove_file(&tmp);
-                    io_err("replacing", &path, e)
-                })
-            });
-        if let Err(e) = result {
-            libcni::cni_warn!("{e}");
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(RECORD_MODE)
+            .open(&path)
+            .and_then(|mut f| f.write_all(ip.to_string().as_bytes()));
+        if let Err(e) = written {
+            libcni::cni_warn!("{}", io_err("writing", &path, e));
         }
     }
 }
