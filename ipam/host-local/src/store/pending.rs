@@ -94,3 +94,46 @@ impl Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(p: Pending, dir: &Path) {
+        let dst = dir.join("10.0.0.2");
+        p.link_to(&dst).unwrap();
+        let again = p.link_to(&dst).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        p.link_to(&dir.join("10.0.0.3")).unwrap();
+        p.discard();
+        assert_eq!(fs::read(&dst).unwrap(), b"c1\r\neth0");
+        assert_eq!(fs::read(dir.join("10.0.0.3")).unwrap(), b"c1\r\neth0");
+    }
+
+    #[test]
+    fn anonymous_records_link_like_o_excl() {
+        let t = tempfile::tempdir().unwrap();
+        let p = Pending::create(t.path(), 0o600, b"c1\r\neth0", true, || unreachable!()).unwrap();
+        assert!(matches!(p, Pending::Anonymous(_)));
+        check(p, t.path());
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn named_fallback_links_and_cleans_up() {
+        let t = tempfile::tempdir().unwrap();
+        // O_TMPFILE on a missing directory fails: the fallback is used.
+        let tmp = t.path().join(".tmp.1");
+        let p = Pending::create(
+            &t.path().join("missing"),
+            0o600,
+            b"c1\r\neth0",
+            false,
+            || tmp.clone(),
+        )
+        .unwrap();
+        assert!(matches!(p, Pending::Named(_)));
+        check(p, t.path());
+        assert!(!tmp.exists());
+    }
+}
