@@ -219,7 +219,11 @@ pub fn ensure_gateway_addr(
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(mac) = link.mac {
+        // Re-read: `link` was read before the port was added, and a bridge
+        // whose last port went has an all-zero MAC until a port comes
+        // back (which the kernel refuses to set).
+        let now = nl.link_by_index(link.index)?;
+        if let Some(mac) = now.mac.filter(|m| !m.is_zero()) {
             nl.set_mac(link.index, mac)?;
         }
     }
