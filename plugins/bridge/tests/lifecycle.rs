@@ -295,3 +295,76 @@ fn rollback_after_a_later_step_fails() {
     node.add("ctr-force", &pod, &conf);
     assert_eq!(global_addrs(&node.sb.host, "br9"), ["10.88.0.1/24"]);
 }
+
+/// Pods added and deleted concurrently on one new bridge (both backends):
+/// every ADD succeeds with its own address, and the concurrent DELs leave
+/// the node clean.
+#[test]
+fn concurrent_add_and_del() {
+    let node = Node::new();
+    let base = node.state();
+    let pods: Vec<_> = (0..6).map(|_| node.sb.pod()).collect();
+    let conf = |i: usize| {
+        let backend = if i.is_multiple_of(2) { "iptables" } else { "nftables" };
+        merge(full_conf(&node), json!({"ipMasqBackend": backend}))
+    };
+    let results: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, pod)| {
+                let node = &node;
+                let conf = conf(i);
+                s.spawn(move || node.add(&format!("ctr-par{i}"), pod, &conf))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ips: Vec<_> = results.iter().map(|r| ip_of(r, true)).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    assert_eq!(node.leases().len(), 6);
+    for (i, (pod, r)) in pods.iter().zip(&results).enumerate() {
+        node.check(&format!("ctr-par{i}"), pod, &conf(i), r)
+            .expect_ok();
+    }
+    std::thread::scope(|s| {
+        for (i, pod) in pods.iter().enumerate() {
+            let node = &node;
+            let conf = conf(i);
+            s.spawn(move || node.del(&format!("ctr-par{i}"), pod, &conf));
+        }
+    });
+    node.assert_clean(&base, "concurrent DEL");
+}
+
+/// Older spec versions: ADD answers in that version's format, CHECK (from
+/// 0.4.0) and DEL work, nothing is left.
+#[test]
+fn older_spec_versions() {
+    let node = Node::new();
+    let base = node.state();
+    for v in ["0.3.0", "0.3.1", "0.4.0"] {
+        let conf = node.conf(json!({"cniVersion": v}));
+        let pod = node.sb.pod();
+        let r = node.add("ctr-old", &pod, &conf);
+        assert_eq!(r["cniVersion"], v, "{r}");
+        assert_eq!(r["ips"][0]["version"], "4", "{r}");
+        assert_eq!(r["ips"][0]["interface"], 2, "{r}");
+        if v == "0.4.0" {
+            node.check("ctr-old", &pod, &conf, &r).expect_ok();
+        }
+        node.del("ctr-old", &pod, &conf);
+        node.assert_clean(&base, v);
+    }
+    // 0.2.0: the flat ip4 result.
+    let conf = node.conf(json!({"cniVersion": "0.2.0"}));
+    let pod = node.sb.pod();
+    let r = node.add("ctr-old", &pod, &conf);
+    let ip = r["ip4"]["ip"].as_str().unwrap();
+    assert_eq!(global_addrs(&pod, "eth0"), [ip], "{r}");
+    assert_eq!(r["ip4"]["gateway"], "10.88.0.1", "{r}");
+    node.del("ctr-old", &pod, &conf);
+    node.assert_clean(&base, "0.2.0");
+}
