@@ -275,6 +275,24 @@ fn rollback_after_a_later_step_fails() {
     assert_eq!(pod.link_names(), ["lo"]);
     node.assert_clean(&base, "ADD with a bad route");
 
+    // Masquerade setup itself fails (the network name makes the iptables
+    // comment longer than 255 bytes): the last step before the port wait.
+    let long = "n".repeat(240);
+    let conf = merge(full_conf(&node), json!({"name": long}));
+    let run = node.exec(&node.call("ADD", "ctr-masq", pod.path_str()), &conf);
+    let (_, msg) = error_of(&run);
+    assert!(msg.contains("network name"), "{msg}");
+    assert_eq!(pod.link_names(), ["lo"]);
+    node.assert_clean(&base, "ADD with a failing masquerade setup");
+    let store = node.data_dir.join(&long);
+    let leases: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+        .collect();
+    assert!(leases.is_empty(), "lease left: {leases:?}");
+
     // The bridge holds another IPv4 address and forceAddress is off.
     node.sb
         .host
@@ -305,7 +323,11 @@ fn concurrent_add_and_del() {
     let base = node.state();
     let pods: Vec<_> = (0..6).map(|_| node.sb.pod()).collect();
     let conf = |i: usize| {
-        let backend = if i.is_multiple_of(2) { "iptables" } else { "nftables" };
+        let backend = if i.is_multiple_of(2) {
+            "iptables"
+        } else {
+            "nftables"
+        };
         merge(full_conf(&node), json!({"ipMasqBackend": backend}))
     };
     let results: Vec<Value> = std::thread::scope(|s| {
@@ -367,4 +389,25 @@ fn older_spec_versions() {
     assert_eq!(r["ip4"]["gateway"], "10.88.0.1", "{r}");
     node.del("ctr-old", &pod, &conf);
     node.assert_clean(&base, "0.2.0");
+}
+
+/// ADD of an attachment that exists (no DEL in between) fails clearly
+/// and takes nothing: the first attachment keeps working and no second
+/// lease or veth appears.
+#[test]
+fn add_twice_fails_and_keeps_the_first_attachment() {
+    let node = Node::new();
+    let conf = full_conf(&node);
+    let pod = node.sb.pod();
+    let r = node.add("ctr-2x", &pod, &conf);
+    let before = node.state();
+    let run = node.exec(&node.call("ADD", "ctr-2x", pod.path_str()), &conf);
+    let (code, msg) = error_of(&run);
+    assert_eq!(code, 100, "{msg}");
+    assert!(
+        msg.contains("eth0") && msg.contains("already exists"),
+        "{msg}"
+    );
+    assert_eq!(node.state(), before);
+    node.check("ctr-2x", &pod, &conf, &r).expect_ok();
 }

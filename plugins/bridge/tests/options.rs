@@ -249,6 +249,32 @@ fn disable_container_interface_attaches_only_the_host_side() {
     node.assert_clean(&base, "DEL");
 }
 
+/// `enabledad`: DAD stays on in the pod and ADD returns only once the
+/// pod's IPv6 address is usable (not tentative); without it DAD is off.
+#[test]
+fn enabledad_waits_for_dad() {
+    let node = Node::new();
+    let ranges = json!([[{"subnet": "fd00:88::/64"}]]);
+    for dad in [true, false] {
+        let conf = node.conf(json!({"enabledad": dad, "ipam": node.ipam(ranges.clone())}));
+        let pod = node.sb.pod();
+        let r = node.add(&format!("ctr-dad-{dad}"), &pod, &conf);
+        let want = if dad { "1" } else { "0" };
+        assert_eq!(pod.sysctl("net/ipv6/conf/eth0/accept_dad"), want);
+        let info = pod.ip_json("addr show dev eth0");
+        let addr = &info[0]["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["scope"] == "global")
+            .cloned()
+            .unwrap();
+        assert!(addr.get("tentative").is_none(), "{dad}: {addr}");
+        // Usable at once: a socket binds to it.
+        TcpServer::start(&pod, SocketAddr::new(ip_of(&r, false), 0));
+    }
+}
+
 /// A stub IPAM that records every verb it gets in `calls` and succeeds
 /// (ADD is not used with it).
 fn recording_stub(node: &Node) -> std::path::PathBuf {
