@@ -66,7 +66,8 @@ impl Undo<'_> {
     }
 }
 
-fn masq_backend(b: Option<MasqBackend>) -> Option<netkit::firewall::Backend> {
+/// The firewall backend `ipMasqBackend` asks for (`None`: detect).
+pub(crate) fn masq_backend(b: Option<MasqBackend>) -> Option<netkit::firewall::Backend> {
     b.map(|b| match b {
         MasqBackend::Iptables => netkit::firewall::Backend::Iptables,
         MasqBackend::Nftables => netkit::firewall::Backend::Nftables,

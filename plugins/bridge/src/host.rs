@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use libcni::Error;
-use netkit::netlink::{AddrFlags, BridgePortSettings, Family, LinkInfo, VlanEntry, scope};
+use netkit::netlink::{
+    AddrFlags, BridgePortSettings, Family, LinkInfo, NetlinkError, VlanEntry, scope,
+};
 use netkit::{Netlink, sysctl};
 
 use crate::config::BridgeConf;
@@ -26,6 +28,7 @@ pub fn ensure_bridge(nl: &Netlink, conf: &BridgeConf) -> Result<LinkInfo, Error>
                 Ok(()) => {}
                 // Another ADD created it in the meantime.
                 Err(e) if e.is_exists() => {}
+                Err(e) if vlan_filtering => return Err(vlan_error(e)),
                 Err(e) => return Err(e.into()),
             }
             nl.link_by_name(name)?
@@ -80,6 +83,33 @@ fn set_vlans(nl: &Netlink, conf: &BridgeConf, index: u32, vlan: u16) -> Result<(
     if vlan == 0 && conf.vlan_trunk.is_empty() {
         return Ok(());
     }
+    set_vlan_entries(nl, conf, index, vlan).map_err(vlan_error)
+}
+
+/// A bridge VLAN request refused with EOPNOTSUPP means the kernel was
+/// built without CONFIG_BRIDGE_VLAN_FILTERING (it then refuses both a
+/// `vlan_filtering` bridge and per-port VLANs): say so, instead of a bare
+/// errno that does not tell the operator which key is the problem.
+fn vlan_error(e: NetlinkError) -> Error {
+    if e.errno() != Some(libc::EOPNOTSUPP) {
+        return e.into();
+    }
+    Error::plugin(
+        100,
+        format!(
+            "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING is not set), \
+             which \"vlan\" and \"vlanTrunk\" need: remove them from the config or use a kernel \
+             with VLAN filtering ({e})"
+        ),
+    )
+}
+
+fn set_vlan_entries(
+    nl: &Netlink,
+    conf: &BridgeConf,
+    index: u32,
+    vlan: u16,
+) -> Result<(), NetlinkError> {
     if !conf.preserve_default_vlan {
         nl.bridge_vlan_clear(index)?;
     }
@@ -189,7 +219,11 @@ pub fn ensure_gateway_addr(
             Err(e) if e.is_exists() => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(mac) = link.mac {
+        // Re-read: `link` was read before the port was added, and a bridge
+        // whose last port went has an all-zero MAC until a port comes
+        // back (which the kernel refuses to set).
+        let now = nl.link_by_index(link.index)?;
+        if let Some(mac) = now.mac.filter(|m| !m.is_zero()) {
             nl.set_mac(link.index, mac)?;
         }
     }
