@@ -285,12 +285,7 @@ fn rollback_after_a_later_step_fails() {
     assert_eq!(pod.link_names(), ["lo"]);
     node.assert_clean(&base, "ADD with a failing masquerade setup");
     let store = node.data_dir.join(&long);
-    let leases: Vec<_> = std::fs::read_dir(&store)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
-        .collect();
+    let leases = lease_files(&store);
     assert!(leases.is_empty(), "lease left: {leases:?}");
 
     // The bridge holds another IPv4 address and forceAddress is off.

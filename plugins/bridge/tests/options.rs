@@ -4,11 +4,9 @@
 //! sources, disableContainerInterface, and the spec 1.1.0 verbs GC and
 //! STATUS.
 //!
-//! GC and STATUS are passed on to the IPAM plugin. The reference
-//! host-local (1.1.1) cannot speak spec 1.1.0, so the bridge's own part
-//! is tested here with a stub IPAM that records the verb; the end-to-end
-//! tests with our host-local are `#[ignore]`d until that branch is merged
-//! (run them with `cargo test -p cni-bridge -- --include-ignored`).
+//! GC and STATUS are passed on to the IPAM plugin. The bridge's own part
+//! is tested with a stub IPAM that records the verb, and end to end with
+//! our host-local (the reference host-local 1.1.1 cannot speak spec 1.1.0).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -397,9 +395,8 @@ fn status_is_passed_to_ipam() {
 
 /// End to end with our host-local (spec 1.1.0 throughout): GC releases
 /// the leases and the masquerade state of stale attachments and keeps the
-/// valid ones; STATUS succeeds. Needs the host-local branch.
+/// valid ones; STATUS succeeds.
 #[test]
-#[ignore = "needs our host-local (spec 1.1.0): runs once the host-local branch is merged"]
 fn gc_and_status_end_to_end_with_our_host_local() {
     our_host_local_1_1();
     let node = Node::new();

@@ -233,16 +233,14 @@ impl Node {
     /// IPAM lease files of the test network (not the lock or the
     /// last-reserved markers).
     pub fn leases(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(self.data_dir.join(NET)) else {
-            return vec![];
-        };
-        let mut out: Vec<String> = dir
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
-            .collect();
-        out.sort();
-        out
+        lease_files(&self.data_dir.join(NET))
+    }
+
+    /// Entries of our host-local's per-attachment index
+    /// (`.by-attachment/`, which the reference does not have): they must
+    /// go with the records.
+    pub fn index_entries(&self) -> Vec<String> {
+        dir_names(&self.data_dir.join(NET).join(".by-attachment"))
     }
 
     /// What attachments leave on the node.
@@ -258,6 +256,7 @@ impl Node {
             iptables: iptables_rules(host),
             nft: nft_rules(host),
             leases: self.leases(),
+            index: self.index_entries(),
         }
     }
 
@@ -270,6 +269,7 @@ impl Node {
         assert_eq!(now.iptables, base.iptables, "{what}: iptables rules left");
         assert_eq!(now.nft, base.nft, "{what}: nftables rules left");
         assert_eq!(now.leases, base.leases, "{what}: IPAM leases left");
+        assert_eq!(now.index, base.index, "{what}: IPAM index entries left");
     }
 
     /// An "outside" namespace routed from the fake host: host side
@@ -306,6 +306,8 @@ pub struct State {
     pub nft: Vec<String>,
     /// IPAM lease files.
     pub leases: Vec<String>,
+    /// Entries of our host-local's attachment index.
+    pub index: Vec<String>,
 }
 
 /// iptables nat rules (`-A ...`) and user chains, prefixed with the family.
@@ -428,4 +430,24 @@ pub fn kernel_has_vlan_filtering(ns: &Netns) -> bool {
         ns.sh_ok("ip link del vfprobe0");
     }
     ok
+}
+
+fn dir_names(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The IPAM records in a host-local store: files named by an address.
+pub fn lease_files(store: &std::path::Path) -> Vec<String> {
+    dir_names(store)
+        .into_iter()
+        .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+        .collect()
 }
