@@ -24,14 +24,22 @@ pub fn ensure_bridge(nl: &Netlink, conf: &BridgeConf) -> Result<LinkInfo, Error>
         Ok(l) => l,
         Err(e) if e.is_not_found() => {
             let mtu = (conf.mtu != 0).then_some(conf.mtu);
-            match nl.create_bridge(name, mtu, vlan_filtering) {
-                Ok(()) => {}
+            let created = match nl.create_bridge(name, mtu, vlan_filtering) {
+                Ok(()) => true,
                 // Another ADD created it in the meantime.
-                Err(e) if e.is_exists() => {}
+                Err(e) if e.is_exists() => false,
                 Err(e) if vlan_filtering => return Err(vlan_error(e)),
                 Err(e) => return Err(e.into()),
+            };
+            let br = nl.link_by_name(name)?;
+            // Pin the MAC the kernel chose: an unpinned bridge takes the
+            // lowest MAC of its ports, which changes as pods come and go and
+            // makes CHECK of older pods fail when there is no gateway
+            // address (whose setup pins it, as in the reference).
+            if created && let Some(mac) = br.mac.filter(|m| !m.is_zero()) {
+                nl.set_mac(br.index, mac)?;
             }
-            nl.link_by_name(name)?
+            br
         }
         Err(e) => return Err(e.into()),
     };

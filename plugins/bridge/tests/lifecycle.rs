@@ -406,3 +406,22 @@ fn add_twice_fails_and_keeps_the_first_attachment() {
     assert_eq!(node.state(), before);
     node.check("ctr-2x", &pod, &conf, &r).expect_ok();
 }
+
+/// Without a gateway address nothing else pins the bridge's MAC, and an
+/// unpinned bridge takes the lowest MAC of its ports: CHECK of an older pod
+/// would then fail as pods come and go (as it does with the reference). We
+/// pin the MAC when we create the bridge, so it stays what ADD reported.
+#[test]
+fn check_of_an_older_pod_passes_after_others_join_without_gateway() {
+    let node = Node::new();
+    let conf = node.conf(json!({"isGateway": false}));
+    let first = node.sb.pod();
+    let r = node.add("ctr-first", &first, &conf);
+    let others: Vec<_> = (0..4).map(|_| node.sb.pod()).collect();
+    for (i, pod) in others.iter().enumerate() {
+        node.add(&format!("ctr-other{i}"), pod, &conf);
+    }
+    node.check("ctr-first", &first, &conf, &r).expect_ok();
+    let br = node.sb.host.link("cni0").unwrap_or_default();
+    assert_eq!(br["address"], iface(&r, 0)["mac"], "{br}");
+}
