@@ -3,7 +3,10 @@
 # namespaces; they never touch the machine's root namespace).
 #
 # 1. installs what the tests need (Debian packages), 2. checks formatting
-# and lints, 3. builds every binary, 4. runs every test.
+# and lints, 3. builds every binary, 4. runs every Rust test, 5. runs the
+# conformance suite against our build and against the reference plugins
+# (whose expected failures are listed in conformance/expected/), 6. runs the
+# examples, including podman and containerd, against our build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +16,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages the tests use: kernel tools, firewall front-ends, the
-# reference plugins as a differential oracle (/usr/lib/cni).
-packages=(iproute2 iptables nftables conntrack containernetworking-plugins)
+# reference plugins as a differential oracle (/usr/lib/cni), and the
+# container runtimes the examples drive.
+packages=(iproute2 iptables nftables conntrack containernetworking-plugins
+          podman conmon runc catatonit busybox-static containerd socat
+          iputils-ping python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,5 +38,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo build"
 cargo build --workspace --bins
 echo "== cargo test"
-cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
+
+echo "== conformance: our plugins (every case must pass)"
+target/debug/cni-conformance --plugins "$PWD/target/debug"
+echo "== conformance: reference plugins in /usr/lib/cni (failures must match the expected list)"
+target/debug/cni-conformance --plugins /usr/lib/cni \
+    --expect-failures conformance/expected/reference-1.1.1.txt
+
+echo "== examples (our plugins)"
+CNI_PLUGIN_DIR="$PWD/target/debug" CNITOOL="$PWD/target/debug/cnitool" scripts/test-examples.sh
+
 echo "== all tests passed"

@@ -145,26 +145,31 @@ pub fn delegate(
     cni_path: &[PathBuf],
     stdin: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let binary = find_in_path(plugin_type, cni_path)?;
-    let out = run(&binary, &[("CNI_COMMAND", command)], stdin)?;
+    delegate_exec(&find_in_path(plugin_type, cni_path)?, command, stdin)
+}
+
+/// Like [`delegate`] with the binary already found, so a plugin can
+/// resolve its delegate before it changes anything (a missing IPAM plugin
+/// then fails ADD with nothing made).
+pub fn delegate_exec(binary: &Path, command: &str, stdin: &[u8]) -> Result<Vec<u8>, Error> {
+    let out = run(binary, &[("CNI_COMMAND", command)], stdin)?;
     if out.success {
         Ok(out.stdout)
     } else {
-        Err(failure_to_error(&binary, &out))
+        Err(failure_to_error(binary, &out))
     }
 }
 
-/// ADD on a delegate, parsing its result (read as `version` when it has no
-/// `cniVersion`).
-pub fn delegate_add(
-    plugin_type: &str,
-    cni_path: &[PathBuf],
-    stdin: &[u8],
-    version: Version,
-) -> Result<CniResult, Error> {
-    let out = delegate(plugin_type, "ADD", cni_path, stdin)?;
-    let (r, _) = CniResult::parse_bytes(&out, version)
-        .map_err(|e| e.context(format!("reading the result of {plugin_type}")))?;
+/// ADD on a delegate binary, parsing its result (read as `version` when it
+/// has no `cniVersion`).
+pub fn delegate_add(binary: &Path, stdin: &[u8], version: Version) -> Result<CniResult, Error> {
+    let out = delegate_exec(binary, "ADD", stdin)?;
+    let (r, _) = CniResult::parse_bytes(&out, version).map_err(|e| {
+        e.context(format!(
+            "reading the result of {}",
+            binary.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    })?;
     Ok(r)
 }
 

@@ -186,4 +186,68 @@ impl Call {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+
+    /// Like [`Call::run`], but a plugin still running after `timeout` is
+    /// killed (this child only, by its handle) and reported as exit -1
+    /// with a "timed out" stderr, so a hung plugin cannot stall a suite.
+    pub fn run_timeout(
+        &self,
+        ns: &Netns,
+        binary: &Path,
+        stdin: &str,
+        timeout: std::time::Duration,
+    ) -> PluginRun {
+        use std::io::Read;
+        let mut cmd = ns.command(binary);
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", binary.display()));
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let read_all = |mut r: Box<dyn Read + Send>| {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        };
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        // stdout reaches EOF when the plugin exits: wait for that with a
+        // deadline instead of polling the process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_all(Box::new(out)));
+        });
+        let err_reader = std::thread::spawn(move || read_all(Box::new(err)));
+        let (stdout, timed_out) = match rx.recv_timeout(timeout) {
+            Ok(s) => (s, false),
+            Err(_) => {
+                let _ = child.kill();
+                (rx.recv().unwrap_or_default(), true)
+            }
+        };
+        let status = child.wait().expect("waiting for the plugin");
+        let mut stderr = err_reader.join().unwrap_or_default();
+        if timed_out {
+            stderr.push_str(&format!("\n(timed out after {timeout:?}: killed)"));
+        }
+        PluginRun {
+            code: if timed_out {
+                -1
+            } else {
+                status.code().unwrap_or(-1)
+            },
+            stdout,
+            stderr,
+        }
+    }
 }

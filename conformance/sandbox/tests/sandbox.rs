@@ -84,3 +84,27 @@ fn plugin_runs_inside_the_host_netns_with_only_the_given_env() {
     // Only the fake host's lo is visible, the caller's HOME is not passed.
     assert_eq!(run.stdout.trim(), "ADD 1 nohome stdin-text");
 }
+
+#[test]
+fn a_hung_plugin_is_killed_after_the_timeout() {
+    let sb = Sandbox::new();
+    let script = sb.dir().join("hung-plugin");
+    std::fs::write(&script, "#!/bin/sh\necho started\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = cni_sandbox::Call::new("ADD").run_timeout(
+        &sb.host,
+        &script,
+        "",
+        Duration::from_millis(300),
+    );
+    assert_eq!(run.code, -1, "{run:?}");
+    assert_eq!(run.stdout, "started\n");
+    assert!(run.stderr.contains("timed out"), "{run:?}");
+    let ok = cni_sandbox::Call::new("VERSION").run_timeout(
+        &sb.host,
+        std::path::Path::new("/bin/true"),
+        "",
+        Duration::from_secs(5),
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+}

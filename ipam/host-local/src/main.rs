@@ -1,1 +1,5 @@
-fn main() {}
+//! The `host-local` IPAM plugin binary.
+
+fn main() {
+    libcni::skel::run("host-local", &host_local::HostLocal)
+}

@@ -2,12 +2,9 @@
 //! a throwaway fake host, checking kernel state: addresses in the pod, the
 //! bridge, NAT rules, IPAM store files, real traffic through a host port.
 //!
-//! The plugin directory under test is `$CNITOOL_TEST_PLUGIN_DIR` if set,
-//! else the reference plugins in /usr/lib/cni. To run the same tests
-//! against our own plugins, build them (`cargo build --workspace --bins`)
-//! and run `CNITOOL_TEST_PLUGIN_DIR=$PWD/target/debug cargo test -p cnitool
-//! --test plugins` (or change [`plugin_dir_under_test`]'s default to
-//! `cni_sandbox::plugin_dir()` once our plugins are merged).
+//! Every test runs twice: against our plugins (the build of this
+//! workspace, or `$CNITOOL_TEST_PLUGIN_DIR`; `cargo build --workspace
+//! --bins` first) and against the reference plugins in /usr/lib/cni.
 //!
 //! The reference plugins (Debian 1.1.1) speak spec 1.0.0 at most and have
 //! no GC or STATUS verb, so against them the list is 1.0.0: `gc` then
@@ -27,18 +24,18 @@ use cnitool::settings::container_id_for;
 use common::{Tool, ToolEnv, cache_files, failing, run_tool, write_conf};
 use serde_json::json;
 
-/// The plugin directory these tests run: see the module documentation.
-fn plugin_dir_under_test() -> PathBuf {
+/// Our plugins: see the module documentation.
+fn ours() -> PathBuf {
     match std::env::var_os("CNITOOL_TEST_PLUGIN_DIR") {
         Some(d) => PathBuf::from(d),
-        None => cni_sandbox::reference_dir(),
+        None => cni_sandbox::plugin_dir(),
     }
 }
 
 /// The spec version of the test list: see the module documentation.
-fn list_version() -> String {
+fn list_version(dir: &Path) -> String {
     std::env::var("CNITOOL_TEST_CNI_VERSION").unwrap_or_else(|_| {
-        if plugin_dir_under_test() == cni_sandbox::reference_dir() {
+        if dir == cni_sandbox::reference_dir() {
             "1.0.0".into()
         } else {
             "1.1.0".into()
@@ -50,13 +47,14 @@ struct Net {
     sb: Sandbox,
     env: ToolEnv,
     store: PathBuf,
+    /// The plugin directory under test.
+    dir: PathBuf,
 }
 
 const NET: &str = "e2enet";
 
-fn setup(extra_plugins: &[serde_json::Value], bin_extra: Option<&Path>) -> Net {
+fn setup(dir: PathBuf, extra_plugins: &[serde_json::Value], bin_extra: Option<&Path>) -> Net {
     let sb = Sandbox::new();
-    let dir = plugin_dir_under_test();
     for p in ["bridge", "host-local", "portmap"] {
         assert!(
             dir.join(p).is_file(),
@@ -78,7 +76,7 @@ fn setup(extra_plugins: &[serde_json::Value], bin_extra: Option<&Path>) -> Net {
     write_conf(
         &conf,
         "10-e2e.conflist",
-        &json!({"cniVersion": list_version(), "name": NET, "plugins": plugins}),
+        &json!({"cniVersion": list_version(&dir), "name": NET, "plugins": plugins}),
     );
     let mut path = dir.to_string_lossy().into_owned();
     if let Some(extra) = bin_extra {
@@ -88,7 +86,12 @@ fn setup(extra_plugins: &[serde_json::Value], bin_extra: Option<&Path>) -> Net {
     env.cni_args = Some("IgnoreUnknown=1;K8S_POD_NAME=web".into());
     env.cap_args =
         Some(r#"{"portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]}"#.into());
-    Net { sb, env, store }
+    Net {
+        sb,
+        env,
+        store,
+        dir,
+    }
 }
 
 fn cid(pod: &Netns) -> String {
@@ -128,7 +131,7 @@ fn check(n: &Net, pod: &Netns) {
         &n.env,
         &["check", NET, pod.path_str()],
     );
-    let reference_bug = plugin_dir_under_test() == cni_sandbox::reference_dir()
+    let reference_bug = n.dir == cni_sandbox::reference_dir()
         && out
             .stderr
             .contains("type=\"portmap\" failed (check): could not check ipv6 dnat");
@@ -149,13 +152,22 @@ fn add(n: &Net, pod: &Netns) -> serde_json::Value {
 }
 
 #[test]
-fn add_check_del_gc_status_with_kernel_state() {
-    let n = setup(&[], None);
+fn add_check_del_gc_status_with_kernel_state_ours() {
+    add_check_del_gc_status_with_kernel_state(ours());
+}
+
+#[test]
+fn add_check_del_gc_status_with_kernel_state_reference() {
+    add_check_del_gc_status_with_kernel_state(cni_sandbox::reference_dir());
+}
+
+fn add_check_del_gc_status_with_kernel_state(dir: PathBuf) {
+    let n = setup(dir, &[], None);
     let pod = n.sb.pod();
     let id = cid(&pod);
 
     let result = add(&n, &pod);
-    assert_eq!(result["cniVersion"], list_version().as_str());
+    assert_eq!(result["cniVersion"], list_version(&n.dir).as_str());
     assert_eq!(result["ips"][0]["address"], "10.99.0.2/24");
     assert_eq!(v4(&pod, "eth0"), ["10.99.0.2/24"]);
     assert!(
@@ -280,11 +292,20 @@ fn add_check_del_gc_status_with_kernel_state() {
 }
 
 #[test]
-fn failing_plugin_after_bridge_and_host_local_leaves_nothing() {
+fn failing_plugin_after_bridge_and_host_local_leaves_nothing_ours() {
+    failing_plugin_after_bridge_and_host_local_leaves_nothing(ours());
+}
+
+#[test]
+fn failing_plugin_after_bridge_and_host_local_leaves_nothing_reference() {
+    failing_plugin_after_bridge_and_host_local_leaves_nothing(cni_sandbox::reference_dir());
+}
+
+fn failing_plugin_after_bridge_and_host_local_leaves_nothing(dir: PathBuf) {
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("calls.log");
     failing(bin.path(), "fail", &log);
-    let n = setup(&[json!({"type": "fail"})], Some(bin.path()));
+    let n = setup(dir, &[json!({"type": "fail"})], Some(bin.path()));
     let pod = n.sb.pod();
     let id = cid(&pod);
 

@@ -1,8 +1,8 @@
 //! Our cnitool and upstream cnitool (1.1.2, built by
-//! scripts/build-upstream-cnitool.sh) on the same conf list with the real
-//! reference plugins: the same observable results, and each takes over the
-//! other's attachments through the shared result cache (a node can switch
-//! tools with containers running).
+//! scripts/build-upstream-cnitool.sh) on the same conf list, with the real
+//! reference plugins and with ours: the same observable results, and each
+//! takes over the other's attachments through the shared result cache (a
+//! node can switch tools with containers running).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -24,9 +24,14 @@ struct Node {
     store: PathBuf,
 }
 
-/// A fake host with bridge + host-local + portmap (reference plugins,
-/// spec 1.0.0: the newest both upstream 1.1.2 and the plugins speak).
+/// A fake host with bridge + host-local + portmap from the reference
+/// (spec 1.0.0: the newest both upstream 1.1.2 and the plugins speak).
 fn node() -> Node {
+    node_with(cni_sandbox::reference_dir())
+}
+
+/// The same with the plugins of `dir`.
+fn node_with(dir: PathBuf) -> Node {
     let sb = Sandbox::new();
     let pod = sb.pod();
     let store = sb.subdir("ipam");
@@ -41,11 +46,7 @@ fn node() -> Node {
             {"type": "portmap", "capabilities": {"portMappings": true}}
         ]}),
     );
-    let mut env = ToolEnv::new(
-        &conf,
-        &cni_sandbox::reference_dir().to_string_lossy(),
-        &sb.dir().join("cache"),
-    );
+    let mut env = ToolEnv::new(&conf, &dir.to_string_lossy(), &sb.dir().join("cache"));
     env.cni_args = Some("IgnoreUnknown=1;K8S_POD_NAME=web".into());
     env.cap_args =
         Some(r#"{"portMappings":[{"hostPort":18090,"containerPort":80,"protocol":"tcp"}]}"#.into());
@@ -73,8 +74,14 @@ impl Node {
         let mut v: Vec<(String, String)> = std::fs::read_dir(self.store.join(NET))
             .map(|d| {
                 d.filter_map(Result::ok)
-                    .filter(|e| !e.file_name().to_string_lossy().starts_with("last_reserved"))
-                    .filter(|e| e.file_name() != "lock")
+                    // Records only: files named by their address (our
+                    // host-local also keeps an index directory).
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .parse::<std::net::IpAddr>()
+                            .is_ok()
+                    })
                     .map(|e| {
                         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
                         (
@@ -279,6 +286,70 @@ fn we_read_a_real_upstream_cache_and_take_over_its_attachment() {
         cache_files(&n.env.cache_dir).is_empty(),
         "upstream did not remove our cache file"
     );
+}
+
+/// What a script sees after ADD: the printed result, the pod's addresses
+/// and routes, the NAT rules and the IPAM records (all normalised).
+type Observed = (
+    String,
+    (Vec<String>, Value),
+    Vec<String>,
+    Vec<(String, String)>,
+);
+
+/// A script written for upstream cnitool gives the same observable result
+/// whichever tool runs it and whichever plugins it drives: result, pod
+/// addresses and routes, NAT rules and IPAM store after ADD, and nothing
+/// per-container left after DEL (twice). CHECK passes with our plugins
+/// under both tools (the reference portmap fails it, plugins#819).
+#[test]
+fn upstream_and_our_cnitool_on_our_plugins_and_the_reference() {
+    let ours_dir = cni_sandbox::plugin_dir();
+    let runs = [
+        (Tool::Upstream, cni_sandbox::reference_dir()),
+        (Tool::Ours, cni_sandbox::reference_dir()),
+        (Tool::Upstream, ours_dir.clone()),
+        (Tool::Ours, ours_dir.clone()),
+    ];
+    let mut seen: Option<Observed> = None;
+    for (tool, dir) in runs {
+        let what = format!("{tool:?} cnitool with plugins from {}", dir.display());
+        let n = node_with(dir.clone());
+        let out = n.run(tool, "add").expect_ok(&what);
+        let result = n.norm_result(&out.stdout);
+        let got = (result, n.pod_state(), n.nat(), n.leases());
+        match &seen {
+            None => seen = Some(got),
+            Some(first) => {
+                // cnitool prints Go's indentation either way; compare values.
+                let a: Value = serde_json::from_str(&first.0).unwrap();
+                let b: Value = serde_json::from_str(&got.0).unwrap();
+                let strip = |mut v: Value| {
+                    v.as_object_mut().unwrap().remove("dns");
+                    v
+                };
+                assert_eq!(strip(b), strip(a), "{what}: add result");
+                assert_eq!(got.1, first.1, "{what}: pod addresses and routes");
+                assert_eq!(got.2, first.2, "{what}: NAT rules");
+                assert_eq!(got.3, first.3, "{what}: IPAM records");
+            }
+        }
+        if dir == ours_dir {
+            n.run(tool, "check").expect_ok(&format!("{what}: check"));
+        }
+        for _ in 0..2 {
+            n.run(tool, "del").expect_ok(&format!("{what}: del"));
+            let left: Vec<String> = n
+                .nat()
+                .into_iter()
+                .filter(|r| r.contains("<cid>") || r.contains("<hash>") || r.contains("18090"))
+                .collect();
+            assert!(left.is_empty(), "{what}: del left {left:?}");
+            assert!(n.leases().is_empty(), "{what}: leases left");
+            assert!(!n.pod.link_names().contains(&"eth0".to_string()));
+            assert!(cache_files(&n.env.cache_dir).is_empty());
+        }
+    }
 }
 
 #[test]

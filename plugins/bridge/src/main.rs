@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    libcni::skel::run("bridge", &cni_bridge::Bridge);
+}

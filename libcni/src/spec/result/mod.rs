@@ -208,10 +208,17 @@ impl CniResult {
     /// Fails (code 1) only when going down to 0.1.0/0.2.0 and there is no
     /// address to report: those versions cannot express such a result.
     pub fn to_value(&self, version: Version) -> Result<Value, Error> {
+        let older;
+        let this = if version < Version::V1_1_0 {
+            older = self.without_v1_1_fields();
+            &older
+        } else {
+            self
+        };
         let body = match version.result_format() {
-            ResultFormat::V02 => legacy::V02Result::from_current(self)?.to_value(),
-            ResultFormat::V04 => legacy::V04Result::from_current(self).to_value(),
-            ResultFormat::V1 => serde_json::to_value(self),
+            ResultFormat::V02 => legacy::V02Result::from_current(this)?.to_value(),
+            ResultFormat::V04 => legacy::V04Result::from_current(this).to_value(),
+            ResultFormat::V1 => serde_json::to_value(this),
         }
         .map_err(|e| Error::internal(format!("encoding result: {e}")))?;
         let mut out = serde_json::Map::new();
@@ -220,6 +227,23 @@ impl CniResult {
             out.extend(m);
         }
         Ok(Value::Object(out))
+    }
+
+    /// This result without the keys spec 1.1.0 added (interface `mtu`,
+    /// `socketPath`, `pciID`; route `mtu`, `advmss`, `priority`, `table`,
+    /// `scope`): an older version's result must not carry keys its spec
+    /// does not define.
+    fn without_v1_1_fields(&self) -> CniResult {
+        let mut r = self.clone();
+        for i in &mut r.interfaces {
+            i.mtu = 0;
+            i.socket_path.clear();
+            i.pci_id.clear();
+        }
+        for rt in &mut r.routes {
+            *rt = Route::new(rt.dst, rt.gw);
+        }
+        r
     }
 
     /// [`CniResult::to_value`] as compact JSON text.

@@ -148,9 +148,14 @@ fn full_matrix_preserves_what_each_pair_can_hold() {
             }
             // Between formats at or above 0.3.0 nothing but 1.1.0 fields is lost.
             if from.has_chaining() && to.has_chaining() {
-                assert_eq!(back.ips, r.ips, "{from} -> {to}");
-                assert_eq!(back.dns, r.dns, "{from} -> {to}");
-                assert_eq!(back.routes, r.routes, "{from} -> {to}");
+                let want = if to < Version::V1_1_0 {
+                    r.without_v1_1_fields()
+                } else {
+                    r.clone()
+                };
+                assert_eq!(back.ips, want.ips, "{from} -> {to}");
+                assert_eq!(back.dns, want.dns, "{from} -> {to}");
+                assert_eq!(back.routes, want.routes, "{from} -> {to}");
             }
         }
     }
@@ -217,4 +222,26 @@ fn reads_reference_output_with_empty_dns_object() {
     let v = json!({"cniVersion": "1.0.0", "ips": [{"interface": 2, "address": "10.9.0.2/24", "gateway": "10.9.0.1"}], "dns": {}});
     let (r, _) = CniResult::parse(&v, Version::LATEST).unwrap();
     assert!(r.dns.is_empty());
+}
+
+#[test]
+fn older_versions_drop_1_1_route_and_interface_keys() {
+    let (r, _) = CniResult::parse(&golden(Version::V1_1_0), Version::LATEST).unwrap();
+    for to in [Version::V0_3_1, Version::V0_4_0, Version::V1_0_0] {
+        let v = r.to_value(to).unwrap();
+        let route = &v["routes"][1];
+        assert_eq!(route["gw"], "10.1.0.254", "{to}");
+        for k in ["mtu", "advmss", "priority", "table", "scope"] {
+            assert!(route.get(k).is_none(), "{to}: route key {k} kept: {route}");
+        }
+        for k in ["mtu", "socketPath", "pciID"] {
+            assert!(
+                v["interfaces"][2].get(k).is_none(),
+                "{to}: interface key {k} kept"
+            );
+        }
+    }
+    let v = r.to_value(Version::V1_1_0).unwrap();
+    assert_eq!(v["routes"][1]["advmss"], 1360);
+    assert_eq!(v["interfaces"][2]["pciID"], "0000:00:1f.6");
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use libcni::skel::CmdArgs;
 use libcni::spec::conf::{interface_name_problem, lenient_bool};
 use libcni::{Error, NetConf};
+use netkit::MacAddr;
 
 /// Default bridge name, as in the reference.
 pub const DEFAULT_BRIDGE: &str = "cni0";
@@ -128,7 +129,7 @@ pub struct BridgeConf {
     /// Set the bridge port `isolated` flag.
     pub port_isolation: bool,
     /// The MAC requested for the container interface, if any.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
 }
 
 impl BridgeConf {
@@ -136,22 +137,6 @@ impl BridgeConf {
     pub fn has_ipam(&self) -> bool {
         self.net.ipam_type().is_some()
     }
-}
-
-/// Parse "aa:bb:cc:dd:ee:ff" (also with '-' separators).
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (slot, p) in mac.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
 }
 
 fn vlan_id(v: i64, what: &str) -> Result<u16, Error> {
@@ -196,8 +181,8 @@ fn collect_trunk(entries: &[VlanTrunkEntry]) -> Result<Vec<u16>, Error> {
     Ok(out.into_iter().collect())
 }
 
-fn mac_from(source: &str, s: &str) -> Result<[u8; 6], Error> {
-    parse_mac(s).ok_or_else(|| {
+fn mac_from(source: &str, s: &str) -> Result<MacAddr, Error> {
+    s.parse().map_err(|_| {
         Error::invalid_config(format!(
             "invalid MAC address {s:?} in {source}: expected six hex bytes like 02:42:ac:11:00:02"
         ))
@@ -280,11 +265,10 @@ pub fn load(args: &CmdArgs) -> Result<BridgeConf, Error> {
         }
     }
     if let Some(m) = mac
-        && (m[0] & 1 == 1 || m == [0; 6])
+        && (m.is_multicast() || m.is_zero())
     {
         return Err(Error::invalid_config(format!(
-            "invalid MAC address {}: it must be a non-zero unicast address",
-            format_mac(&m)
+            "invalid MAC address {m}: it must be a non-zero unicast address"
         )));
     }
 
@@ -308,14 +292,6 @@ pub fn load(args: &CmdArgs) -> Result<BridgeConf, Error> {
         mac,
         net,
     })
-}
-
-/// "aa:bb:cc:dd:ee:ff" lower case, as the reference prints MACs.
-pub fn format_mac(m: &[u8]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 #[cfg(test)]

@@ -76,6 +76,8 @@ pub enum NfProto {
     Inet = 1,
     /// `ip`.
     Ipv4 = 2,
+    /// `bridge`.
+    Bridge = 7,
     /// `ip6`.
     Ipv6 = 10,
 }

@@ -37,6 +37,7 @@ pub fn proto(f: NfFamily) -> Option<NfProto> {
         NfFamily::IP => Some(NfProto::Ipv4),
         NfFamily::IP6 => Some(NfProto::Ipv6),
         NfFamily::INet => Some(NfProto::Inet),
+        NfFamily::Bridge => Some(NfProto::Bridge),
         _ => None,
     }
 }

@@ -1,0 +1,201 @@
+//! Running host-local binaries (ours and the reference) as a runtime would,
+//! and reading the store they share. host-local touches no network state,
+//! so the plugins run directly with `CNI_NETNS_OVERRIDE=1`; every store
+//! lives in a temp dir.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+/// The reference plugin from Debian's containernetworking-plugins.
+pub const REFERENCE: &str = "/usr/lib/cni/host-local";
+
+/// Our binary.
+pub fn ours() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_host-local"))
+}
+
+/// The reference binary; differential tests must not pass by skipping.
+pub fn reference() -> PathBuf {
+    let p = PathBuf::from(REFERENCE);
+    assert!(
+        p.is_file(),
+        "{REFERENCE} is missing: apt-get install containernetworking-plugins"
+    );
+    p
+}
+
+/// A network config using host-local with `ipam` keys merged in.
+pub fn conf(data_dir: &Path, ipam: Value) -> Value {
+    let mut section = json!({"type": "host-local", "dataDir": data_dir});
+    for (k, v) in ipam.as_object().unwrap() {
+        section[k] = v.clone();
+    }
+    json!({"cniVersion": "1.0.0", "name": "net", "type": "bridge", "ipam": section})
+}
+
+/// A dual-stack config: one IPv4 set and one IPv6 set.
+pub fn dual(data_dir: &Path, v4: &str, v6: &str) -> Value {
+    conf(
+        data_dir,
+        json!({"ranges": [[{"subnet": v4}], [{"subnet": v6}]]}),
+    )
+}
+
+/// The outcome of one plugin run.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    /// Assert success; the reply (Null when empty).
+    pub fn expect_ok(&self) -> Value {
+        assert!(self.ok(), "plugin failed: {self:?}");
+        if self.stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// Assert an error reply; its code and message.
+    pub fn expect_err(&self) -> (u64, String) {
+        assert_eq!(self.code, 1, "expected an error: {self:?}");
+        let v = self.json();
+        (
+            v["code"].as_u64().unwrap(),
+            v["msg"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    /// The addresses (without prefix) of an ADD result.
+    pub fn ips(&self) -> Vec<String> {
+        self.expect_ok()["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c["address"]
+                    .as_str()
+                    .unwrap()
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// The command for one call (stdin piped, environment explicit).
+pub fn command(bin: &Path, verb: &str, cid: &str, ifname: &str, cni_args: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.env_clear()
+        .env("CNI_COMMAND", verb)
+        .env("CNI_CONTAINERID", cid)
+        .env("CNI_IFNAME", ifname)
+        .env("CNI_NETNS", "/proc/self/ns/net")
+        .env("CNI_NETNS_OVERRIDE", "1")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .env("CNI_ARGS", cni_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Start a call and feed it the config.
+pub fn spawn(
+    bin: &Path,
+    verb: &str,
+    cid: &str,
+    ifname: &str,
+    cni_args: &str,
+    conf: &Value,
+) -> Child {
+    let mut child = command(bin, verb, cid, ifname, cni_args).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A killed child may have closed its stdin already.
+    let _ = stdin.write_all(conf.to_string().as_bytes());
+    drop(stdin);
+    child
+}
+
+/// Wait for a started call.
+pub fn wait(child: Child) -> Out {
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Run one call to completion.
+pub fn run(bin: &Path, verb: &str, cid: &str, ifname: &str, cni_args: &str, conf: &Value) -> Out {
+    wait(spawn(bin, verb, cid, ifname, cni_args, conf))
+}
+
+pub fn add(bin: &Path, cid: &str, conf: &Value) -> Out {
+    run(bin, "ADD", cid, "eth0", "", conf)
+}
+
+pub fn del(bin: &Path, cid: &str, conf: &Value) -> Out {
+    run(bin, "DEL", cid, "eth0", "", conf)
+}
+
+/// The records of network `net` under `data_dir`: address -> raw content.
+/// Panics on anything named like an address that is not a regular file.
+pub fn records(data_dir: &Path) -> BTreeMap<String, String> {
+    let dir = data_dir.join("net");
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return out;
+    };
+    for e in entries {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.parse::<std::net::IpAddr>().is_err() {
+            continue;
+        }
+        assert!(
+            e.file_type().unwrap().is_file(),
+            "{name} is not a regular file"
+        );
+        out.insert(name, std::fs::read_to_string(e.path()).unwrap());
+    }
+    out
+}
+
+/// Every index entry, as "name -> target".
+pub fn index_files(data_dir: &Path) -> Vec<String> {
+    let idx = data_dir.join("net").join(".by-attachment");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&idx) else {
+        return out;
+    };
+    for e in entries {
+        let e = e.unwrap();
+        let target = std::fs::read_link(e.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        out.push(format!("{} -> {target}", e.file_name().to_string_lossy()));
+    }
+    out.sort();
+    out
+}
