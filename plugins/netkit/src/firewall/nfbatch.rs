@@ -117,6 +117,7 @@ fn family_name(f: NfProto) -> &'static str {
     match f {
         NfProto::Inet => "inet",
         NfProto::Ipv4 => "ip",
+        NfProto::Bridge => "bridge",
         NfProto::Ipv6 => "ip6",
     }
 }
