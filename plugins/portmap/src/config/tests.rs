@@ -150,3 +150,45 @@ fn picks_first_sandbox_addresses_on_ifname() {
     let (v4, _) = container_ips(&r, "net1");
     assert!(v4.is_none());
 }
+
+#[test]
+fn host_ip_family_and_mapped_addresses() {
+    let c = load(&args(with_maps(json!([
+        {"hostPort": 1, "containerPort": 1, "hostIP": "::ffff:192.168.1.5"},
+        {"hostPort": 2, "containerPort": 2, "hostIP": "fd00::1"},
+        {"hostPort": 3, "containerPort": 3, "hostIP": "::"}
+    ]))))
+    .unwrap();
+    assert_eq!(c.mappings[0].host_ip, Some("192.168.1.5".parse().unwrap()));
+    assert!(c.mappings[0].applies_to(Family::V4));
+    assert!(!c.mappings[0].applies_to(Family::V6));
+    assert!(c.mappings[1].applies_to(Family::V6));
+    assert!(!c.mappings[1].applies_to(Family::V4));
+    assert!(c.mappings[2].applies_to(Family::V4) && c.mappings[2].applies_to(Family::V6));
+}
+
+#[test]
+fn options_of_the_detected_backend_are_checked_too() {
+    let mut c = with_maps(json!([]));
+    c["conditionsV6"] = json!(["ip6", "saddr", "fd00::/8"]);
+    c["markMasqBit"] = json!(14);
+    // No explicit backend: accepted at load, refused for either backend.
+    let conf = load(&args(c)).unwrap();
+    let e = conf.check_backend(Backend::Iptables).unwrap_err();
+    assert_eq!(e.code, 7);
+    assert!(
+        e.msg.contains("conditionsV6") && e.msg.contains("nftables"),
+        "{}",
+        e.msg
+    );
+    let e = conf.check_backend(Backend::Nftables).unwrap_err();
+    assert!(e.msg.contains("markMasqBit"), "{}", e.msg);
+    assert!(!e.msg.contains("conditionsV6"), "{}", e.msg);
+}
+
+#[test]
+fn invalid_network_name_is_refused() {
+    let mut c = with_maps(json!([]));
+    c["name"] = json!("bad name");
+    assert_eq!(load(&args(c)).unwrap_err().code, 7);
+}

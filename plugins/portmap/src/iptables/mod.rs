@@ -10,7 +10,9 @@
 //!   iptables-nft's own encoding (netkit `nftenc`): no exec, no read.
 //!   iptables-restore is not used here because iptables-nft 1.8 fetches
 //!   and parses the whole nat table before any change (3.7 ms on an empty
-//!   node, 10 ms with 1,000 pods).
+//!   node, 10 ms with 1,000 pods). The kernel still validates the
+//!   table's jump graph when the transaction commits (a few ms with
+//!   thousands of rules); every writer pays that.
 //! - ADD otherwise (first pod on the node, a shared chain missing, a
 //!   non-default `markMasqBit`, SCTP ports, a re-ADD, iptables-legacy):
 //!   one `iptables-restore --noflush` per family that creates only the
