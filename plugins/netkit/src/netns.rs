@@ -102,6 +102,14 @@ impl NetNs {
         NetNs::open("/proc/thread-self/ns/net")
     }
 
+    /// A second handle on the same namespace (the fd is duplicated).
+    pub fn try_clone(&self) -> Result<NetNs, NetNsError> {
+        Ok(NetNs {
+            file: self.file.try_clone().map_err(|e| self.io("duplicate", e))?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The path this handle was opened from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -47,20 +47,33 @@ use socket::Socket;
 #[derive(Debug)]
 pub struct Netlink {
     sock: Socket,
+    /// The namespace of `sock` when it is not the one the handle was made
+    /// in, so that waits can open their event socket beside it.
+    ns: Option<NetNs>,
 }
 
 impl Netlink {
     /// A handle on the calling thread's current network namespace.
     pub fn new() -> Result<Netlink, NetlinkError> {
         let sock = Socket::open().map_err(|e| Fail::io(&e).during("open a netlink socket"))?;
-        Ok(Netlink { sock })
+        Ok(Netlink { sock, ns: None })
     }
 
     /// A handle on `ns`: the thread enters `ns` only to open the socket
     /// and is back in its own namespace when this returns (also on error).
     pub fn in_netns(ns: &NetNs) -> Result<Netlink, NetlinkError> {
+        let ns2 = ns.try_clone().map_err(|e| {
+            NetlinkError::new(
+                format!("duplicate the handle of {}", ns.path().display()),
+                io_errno(&e),
+                e.to_string(),
+            )
+        })?;
         match ns.run(Socket::open) {
-            Ok(Ok(sock)) => Ok(Netlink { sock }),
+            Ok(Ok(sock)) => Ok(Netlink {
+                sock,
+                ns: Some(ns2),
+            }),
             Ok(Err(e)) => Err(Fail::io(&e).during(format_args!(
                 "open a netlink socket in {}",
                 ns.path().display()

@@ -2,10 +2,10 @@
 //! dumps retried when the kernel says they were interrupted, and multicast
 //! notifications for the waits.
 //!
-//! Replies are matched by port id and sequence number. Anything else read
-//! from the socket is a notification (a multicast group we joined for a
-//! wait) or a leftover of an earlier request; it only raises the "events
-//! seen" flag, which tells a waiter to look at the kernel state again.
+//! Replies are matched by port id and sequence number; anything else read
+//! while waiting for a reply (a leftover of an earlier request) is skipped.
+//! Sockets that join a multicast group are only used to wake waiters and
+//! never carry requests (see `wait.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -43,7 +43,6 @@ pub(crate) struct Socket {
     sock: RawSocket,
     port: u32,
     seq: Cell<u32>,
-    events: Cell<bool>,
     capped: bool,
     buf: RefCell<Vec<u8>>,
 }
@@ -69,7 +68,6 @@ impl Socket {
             sock,
             port: addr.port_number(),
             seq: Cell::new(0),
-            events: Cell::new(false),
             capped,
             buf: RefCell::new(Vec::with_capacity(RECV_BUF)),
         })
@@ -140,10 +138,9 @@ impl Socket {
             let n = match self.recv(&mut buf, 0) {
                 Ok(n) => n,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // Notifications overflowed the socket; replies to our
-                    // own request are still queued after it.
-                    self.events.set(true);
-                    continue;
+                    // Request sockets join no group, so only an overflow
+                    // of our own dump can get here; report it.
+                    return Err(Fail::io(&e));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Err(Fail {
@@ -157,7 +154,6 @@ impl Socket {
             for raw in split_messages(&buf[..n])? {
                 let (hdr_seq, hdr_port, hdr_flags) = peek_header(raw);
                 if hdr_seq != seq || hdr_port != self.port {
-                    self.events.set(true);
                     continue;
                 }
                 if hdr_flags & NLM_F_DUMP_INTR != 0 {
@@ -230,19 +226,7 @@ impl Socket {
     /// [`Socket::wait_event`].
     pub(crate) fn subscribe(&self, group: u32) -> Result<(), Fail> {
         self.sock.add_membership(group).map_err(|e| Fail::io(&e))?;
-        self.events.set(false);
         Ok(())
-    }
-
-    /// Leave a multicast group (errors are irrelevant: the socket is
-    /// only used by this process).
-    pub(crate) fn unsubscribe(&self, group: u32) {
-        let _ = self.sock.drop_membership(group);
-    }
-
-    /// Whether a notification arrived since the last call (and reset).
-    pub(crate) fn take_events(&self) -> bool {
-        self.events.replace(false)
     }
 
     /// Block until a notification arrives or `deadline` passes; drains
@@ -279,14 +263,15 @@ impl Socket {
         }
     }
 
-    /// Read and discard everything queued, noting that events happened.
+    /// Read and discard everything queued (an overflow just means more
+    /// changes than the buffer held: the waiter looks again either way).
     fn drain(&self) -> Result<(), Fail> {
         let mut buf = self.buf.borrow_mut();
         loop {
             match self.recv(&mut buf, libc::MSG_DONTWAIT) {
-                Ok(_) => self.events.set(true),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.events.set(true),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
                 Err(e) => return Err(Fail::io(&e)),
             }
         }

@@ -1,8 +1,13 @@
 //! Waiting for the kernel without sleeping: join the multicast group that
 //! reports the change, read the current state, and only if it is not yet
-//! what we want, block in poll(2) on the socket until a notification or
-//! the deadline. Joining first means no change can slip between the look
-//! and the wait.
+//! what we want, block in poll(2) until a notification or the deadline.
+//! Joining first means no change can slip between the look and the wait.
+//!
+//! Notifications arrive on a separate socket from the requests. On a busy
+//! node (a hundred pods being added at once) the notification flood
+//! overflows a socket's buffer; on a request socket that would drop the
+//! kernel's replies, on the event socket it only means "something changed,
+//! look again".
 
 use std::time::{Duration, Instant};
 
@@ -17,27 +22,21 @@ const RTNLGRP_LINK: u32 = 1;
 /// `IFA_F_TENTATIVE` and is announced here).
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
 
-/// Leaves the multicast group when the wait ends, however it ends, so the
-/// socket does not keep collecting notifications.
-struct Subscription<'a> {
-    sock: &'a Socket,
-    group: u32,
-}
-
-impl<'a> Subscription<'a> {
-    fn join(sock: &'a Socket, group: u32, op: &dyn Fn() -> String) -> Result<Self, NetlinkError> {
-        sock.subscribe(group).map_err(|f| f.during(op()))?;
-        Ok(Subscription { sock, group })
-    }
-}
-
-impl Drop for Subscription<'_> {
-    fn drop(&mut self) {
-        self.sock.unsubscribe(self.group);
-    }
-}
-
 impl Netlink {
+    /// A socket in this handle's namespace that receives `group`'s
+    /// notifications.
+    fn events(&self, group: u32, op: &dyn Fn() -> String) -> Result<Socket, NetlinkError> {
+        let opened = match &self.ns {
+            None => Socket::open(),
+            Some(ns) => ns
+                .run(Socket::open)
+                .map_err(|e| NetlinkError::new(op(), None, e.to_string()))?,
+        };
+        let sock = opened.map_err(|e| super::Fail::io(&e).during(op()))?;
+        sock.subscribe(group).map_err(|f| f.during(op()))?;
+        Ok(sock)
+    }
+
     /// Wait until no IPv6 address of link `index` is tentative, i.e.
     /// duplicate address detection has finished. Returns at once when DAD
     /// is off (addresses are never tentative then) or the link has no IPv6
@@ -47,9 +46,8 @@ impl Netlink {
     pub fn wait_dad(&self, index: u32, timeout: Duration) -> Result<(), NetlinkError> {
         let op = || format!("wait for IPv6 duplicate address detection on link #{index}");
         let deadline = Instant::now() + timeout;
-        let _sub = Subscription::join(&self.sock, RTNLGRP_IPV6_IFADDR, &op)?;
+        let events = self.events(RTNLGRP_IPV6_IFADDR, &op)?;
         loop {
-            self.sock.take_events();
             let addrs = self.addrs(Some(index), Family::V6)?;
             if let Some(bad) = addrs.iter().find(|a| a.is_dadfailed()) {
                 return Err(NetlinkError::new(
@@ -69,11 +67,7 @@ impl Netlink {
             if tentative.is_empty() {
                 return Ok(());
             }
-            if self.sock.take_events() {
-                // Something changed while we were reading: look again.
-                continue;
-            }
-            if !self.sock.wait_event(deadline).map_err(|f| f.during(op()))? {
+            if !events.wait_event(deadline).map_err(|f| f.during(op()))? {
                 return Err(NetlinkError::new(
                     op(),
                     Some(libc::ETIMEDOUT),
@@ -93,17 +87,13 @@ impl Netlink {
     pub fn wait_oper_up(&self, index: u32, timeout: Duration) -> Result<LinkInfo, NetlinkError> {
         let op = || format!("wait for link #{index} to be operationally up");
         let deadline = Instant::now() + timeout;
-        let _sub = Subscription::join(&self.sock, RTNLGRP_LINK, &op)?;
+        let events = self.events(RTNLGRP_LINK, &op)?;
         loop {
-            self.sock.take_events();
             let link = self.link_by_index(index)?;
             if link.operstate == OperState::Up {
                 return Ok(link);
             }
-            if self.sock.take_events() {
-                continue;
-            }
-            if !self.sock.wait_event(deadline).map_err(|f| f.during(op()))? {
+            if !events.wait_event(deadline).map_err(|f| f.during(op()))? {
                 return Err(NetlinkError::new(
                     op(),
                     Some(libc::ETIMEDOUT),
