@@ -38,6 +38,43 @@ fn setup_matches_reference_bridge_exactly() {
     assert_eq!(nat(&sb.host, true), ref6);
 }
 
+/// Something else on the node already uses nat POSTROUTING (iptables-nft
+/// creates base chains only when a rule needs them).
+const OTHER_NAT: &str = "iptables -t nat -A POSTROUTING -s 192.0.2.99/32 -j RETURN; \
+     ip6tables -t nat -A POSTROUTING -s 2001:db8::99/128 -j RETURN";
+
+/// Once nat POSTROUTING exists (any earlier pod made it), setup writes the
+/// chain, its rules and the POSTROUTING jumps over nfnetlink: no process,
+/// and the same rules as the reference's bridge, which reference tools
+/// then find and remove.
+#[test]
+fn setup_on_a_node_with_nat_starts_no_process_and_matches_reference() {
+    let refsb = Sandbox::new();
+    refsb.host.sh_ok(OTHER_NAT);
+    let pod = refsb.pod();
+    let addrs = reference_bridge(&refsb, &pod, "ADD", "n", "abc", true);
+    let (ref4, ref6) = (nat(&refsb.host, false), nat(&refsb.host, true));
+
+    let sb = Sandbox::new();
+    sb.host.sh_ok(OTHER_NAT);
+    let execs = sb.host.run(|| {
+        let before = exec_count();
+        inst("n", "abc").setup(IPT, &addrs).unwrap();
+        exec_count() - before
+    });
+    assert_eq!(execs, 0);
+    assert_eq!(nat(&sb.host, false), ref4);
+    assert_eq!(nat(&sb.host, true), ref6);
+    // The reference's DEL removes what we wrote.
+    reference_bridge(&sb, &pod, "DEL", "n", "abc", true);
+    let left: Vec<String> = nat(&sb.host, false)
+        .into_iter()
+        .chain(nat(&sb.host, true))
+        .filter(|l| l.contains("CNI-5a1527d2fe74c1a342e29c75"))
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+}
+
 #[test]
 fn teardown_with_known_ips_is_one_exec_and_leaves_nothing() {
     let sb = Sandbox::new();

@@ -77,6 +77,13 @@ fn rules(family: Family) -> Vec<(&'static str, Rule)> {
         ("SM", Rule::new(Target::Accept)),
         (
             "SM",
+            Rule::new(Target::Masquerade)
+                .destination(pick("224.0.0.0/4", "ff00::/8"), true)
+                .comment(Comment::new(r#"name: "n" id: "abc""#).unwrap()),
+        ),
+        ("SM", Rule::new(Target::Masquerade)),
+        (
+            "SM",
             Rule::new(Target::Return).in_interface(IfName::new("lo").unwrap(), true),
         ),
     ]

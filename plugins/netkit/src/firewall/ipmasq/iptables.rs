@@ -11,6 +11,7 @@ use crate::firewall::error::FirewallError;
 use crate::firewall::iptables::save::normalize;
 use crate::firewall::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, Target, run};
 use crate::firewall::names;
+use crate::firewall::nfbatch::NfBatch;
 use crate::firewall::probe::{NfProto, Presence, Prober};
 use crate::firewall::tools::{self, IptablesVariant, Tool};
 use crate::firewall::types::{ChainName, Comment, Family, Ident};
@@ -81,12 +82,66 @@ fn same_rule(saved: &SavedRule, rule: &Rule, family: Family) -> bool {
         .unwrap_or(false)
 }
 
-/// One restore per family with addresses; a read of POSTROUTING only when
-/// the chain may already exist (re-ADD), so the jump rule is not doubled.
+/// The common case on iptables-nft: the nat table and its POSTROUTING
+/// exist (an earlier pod or any NAT rule made them) and this attachment's
+/// chain does not. Then the chain, its rules and the POSTROUTING jumps of
+/// every family go in one nfnetlink transaction in iptables-nft's own
+/// encoding: no process, and no read of the table, which iptables-restore
+/// would fetch and parse whole (its cost grows with the pods on the node).
+/// `None` when this does not apply; `Some(Err)` when the kernel refused
+/// (nothing changed): the caller takes the iptables-restore path.
+fn fast_setup(
+    prober: &mut Option<Prober>,
+    chain: &ChainName,
+    comment: &Comment,
+    addrs: &[IpNet],
+) -> Option<Result<(), FirewallError>> {
+    let mut batch = NfBatch::new();
+    for family in Family::ALL {
+        let fa = of_family(addrs, family);
+        if fa.is_empty() {
+            continue;
+        }
+        if probe(prober, family, &postrouting()) != Presence::Present
+            || probe(prober, family, chain) != Presence::Absent
+        {
+            return None;
+        }
+        let nf = match family {
+            Family::V4 => NfProto::Ipv4,
+            Family::V6 => NfProto::Ipv6,
+        };
+        batch.new_chain(nf, NAT.as_str(), chain.as_str());
+        for r in chain_rules(family, &fa, comment) {
+            batch
+                .append_iptables_rule(family, NAT.as_str(), chain.as_str(), &r)
+                .ok()?;
+        }
+        let mut added: Vec<Rule> = vec![];
+        for net in &fa {
+            let jump = jump_rule(chain, net.addr(), comment);
+            if !added.contains(&jump) {
+                batch
+                    .append_iptables_rule(family, NAT.as_str(), POSTROUTING, &jump)
+                    .ok()?;
+                added.push(jump);
+            }
+        }
+    }
+    Some(batch.commit())
+}
+
+/// One nfnetlink transaction when [`fast_setup`] applies; else one
+/// restore per family with addresses, with a read of POSTROUTING only
+/// when the chain may already exist (re-ADD), so the jump rule is not
+/// doubled.
 pub(super) fn setup(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
     let comment = inst.comment()?;
     let chain = inst.chain();
     let mut prober = Prober::open();
+    if let Some(Ok(())) = fast_setup(&mut prober, chain, comment, addrs) {
+        return Ok(());
+    }
     let mut done: Vec<IpNet> = vec![];
     for family in Family::ALL {
         let fa = of_family(addrs, family);

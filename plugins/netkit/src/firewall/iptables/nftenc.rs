@@ -18,14 +18,14 @@
 //! --dport` natively as `payload` transport header + 2; `comment` and
 //! `multiport` as xt compat `match` expressions with their kernel info
 //! structs), a `counter`, and the verdict (`immediate`) or the xt `target`
-//! (DNAT revision 2). Rules carry `NFTA_RULE_COMPAT` with the protocol, as
+//! (DNAT revision 2, MASQUERADE revision 0). Rules carry `NFTA_RULE_COMPAT` with the protocol, as
 //! iptables-nft sends it, which xt matches need at check time.
 //! iptables-save, `iptables -C/-D` and the reference plugins read such
 //! rules as if iptables-nft had written them; tests compare the kernel's
 //! serialisation of both writers byte for byte.
 //!
-//! Anything else (SCTP ports, addrtype, mark, MARK and MASQUERADE
-//! targets) is [`Unsupported`] and the caller uses iptables-restore.
+//! Anything else (SCTP ports, addrtype, mark, the MARK target) is
+//! [`Unsupported`] and the caller uses iptables-restore.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -290,6 +290,20 @@ fn dnat_info(to: SocketAddr) -> Vec<u8> {
     v
 }
 
+/// The info of MASQUERADE revision 0 as iptables writes it (no port
+/// range): IPv4 `struct nf_nat_ipv4_multi_range_compat` with `rangesize`
+/// 1, IPv6 `struct nf_nat_range`, zero-filled, padded to `XT_ALIGN`.
+fn masquerade_info(family: Family) -> Vec<u8> {
+    match family {
+        Family::V4 => {
+            let mut v = 1u32.to_ne_bytes().to_vec();
+            v.resize(24, 0);
+            v
+        }
+        Family::V6 => vec![0; 40],
+    }
+}
+
 /// Encode `rule` for `family` as iptables-nft does.
 pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
     let (saddr_off, daddr_off) = match family {
@@ -360,7 +374,7 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
             }
             b.xt("target", "DNAT", 2, &dnat_info(*to));
         }
-        Target::Masquerade => return Err(Unsupported("MASQUERADE target")),
+        Target::Masquerade => b.xt("target", "MASQUERADE", 0, &masquerade_info(family)),
         Target::SetXmark { .. } => return Err(Unsupported("MARK target")),
     }
     let mut compat = Buf::default();
@@ -399,8 +413,19 @@ mod tests {
     }
 
     #[test]
+    fn masquerade_info_sizes() {
+        let v4 = masquerade_info(Family::V4);
+        assert_eq!(v4.len(), 24);
+        assert_eq!(&v4[..4], &1u32.to_ne_bytes());
+        assert_eq!(masquerade_info(Family::V6), vec![0; 40]);
+    }
+
+    #[test]
     fn unsupported_parts_are_refused() {
-        let r = Rule::new(Target::Masquerade);
+        let r = Rule::new(Target::SetXmark {
+            value: 0x2000,
+            mask: 0x2000,
+        });
         assert!(encode(&r, Family::V4).is_err());
         let r = Rule::new(Target::Accept).dst_type_local();
         assert!(encode(&r, Family::V4).is_err());
