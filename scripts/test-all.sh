@@ -3,10 +3,12 @@
 # namespaces; they never touch the machine's root namespace).
 #
 # 1. installs what the tests need (Debian packages), 2. checks formatting
-# and lints, 3. builds every binary, 4. runs every Rust test, 5. runs the
-# conformance suite against our build and against the reference plugins
-# (whose expected failures are listed in conformance/expected/), 6. runs the
-# examples, including podman and containerd, against our build.
+# and lints, 3. builds every binary (debug for the tests, release as
+# shipped) and checks the release binaries' VERSION replies, 4. runs every
+# Rust test, 5. runs the conformance suite against our release build and
+# against the reference plugins (whose expected failures are listed in
+# conformance/expected/), 6. runs the examples, including podman and
+# containerd, against our release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,18 +37,29 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo build"
+echo "== cargo build (debug for the tests, release as shipped)"
 cargo build --workspace --bins
+cargo build --release --workspace --bins
+rel="$PWD/target/release"
+echo "== VERSION of the release binaries"
+for b in bridge host-local portmap loopback; do
+    got=$(CNI_COMMAND=VERSION "$rel/$b" </dev/null)
+    want='"supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'
+    case "$got" in
+        *"$want"*) echo "$b: $got" ;;
+        *) echo "$b: unexpected VERSION reply: $got" >&2; exit 1 ;;
+    esac
+done
 echo "== cargo test"
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
 
-echo "== conformance: our plugins (every case must pass)"
-target/debug/cni-conformance --plugins "$PWD/target/debug"
+echo "== conformance: our release build (every case must pass)"
+target/release/cni-conformance --plugins "$rel"
 echo "== conformance: reference plugins in /usr/lib/cni (failures must match the expected list)"
-target/debug/cni-conformance --plugins /usr/lib/cni \
+target/release/cni-conformance --plugins /usr/lib/cni \
     --expect-failures conformance/expected/reference-1.1.1.txt
 
-echo "== examples (our plugins)"
-CNI_PLUGIN_DIR="$PWD/target/debug" CNITOOL="$PWD/target/debug/cnitool" scripts/test-examples.sh
+echo "== examples (our release build)"
+CNI_PLUGIN_DIR="$rel" CNITOOL="$rel/cnitool" scripts/test-examples.sh
 
 echo "== all tests passed"
