@@ -196,7 +196,7 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
         let gateways = compute_gateways(conf, &mut result);
 
         let has_v6 = result.ips.iter().any(|ip| !ip.is_v4());
-        container::set_sysctls(pod_ns, &args.ifname, conf.enabledad, has_v6)?;
+        container::set_sysctls(pod_ns, pod_nl, &cont, conf.enabledad, has_v6)?;
         container::configure(pod_nl, cont.index, &result, conf.enabledad)?;
 
         if conf.is_gateway && !gateways.is_empty() {

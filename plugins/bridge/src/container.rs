@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use libcni::{CniResult, Error};
-use netkit::netlink::{AddrFlags, RouteSpec, scope};
+use netkit::netlink::{AddrFlags, Inet6DevConf, InetDevConf, LinkInfo, RouteSpec, scope};
 use netkit::{NetNs, Netlink, sysctl};
 
 /// How long to wait for IPv6 duplicate address detection (as the reference).
@@ -15,29 +15,70 @@ const DAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Interface sysctls written before the addresses go on: DAD on or off,
 /// gratuitous ARP on link changes, and for IPv6 pods the switches that keep
 /// IPv6 working (`disable_ipv6=0` on lo and the interface, addresses kept
-/// when the link goes down). Written from inside the pod netns because
-/// /proc/sys/net belongs to the namespace of the thread that opens it.
+/// when the link goes down).
+///
+/// The current values come with the link (`IFLA_AF_SPEC`) and only keys
+/// that differ are written: each lookup under /proc/sys/net/ipv{4,6} walks
+/// one cached dentry per namespace on the node, so reads there would make
+/// ADD slower as the node fills. IPv4 keys are set over rtnetlink; IPv6
+/// keys have no rtnetlink setter and are written under /proc/sys from
+/// inside the pod netns (/proc/sys/net belongs to the namespace of the
+/// thread that opens it).
 pub fn set_sysctls(
     netns: &NetNs,
-    ifname: &str,
+    nl: &Netlink,
+    link: &LinkInfo,
     enable_dad: bool,
     has_v6: bool,
 ) -> Result<(), Error> {
-    netns.run(|| -> Result<(), Error> {
-        let v6 = format!("net/ipv6/conf/{ifname}");
-        // Best effort, as the reference: these keys are absent when the
-        // kernel has IPv6 disabled.
-        if enable_dad {
-            let _ = sysctl::set(&format!("{v6}/enhanced_dad"), "1");
-            let _ = sysctl::set(&format!("{v6}/accept_dad"), "1");
-        } else {
-            let _ = sysctl::set(&format!("{v6}/accept_dad"), "0");
+    let ifname = &link.name;
+    if link.ipv4_conf.is_none_or(|c| c.arp_notify != 1) {
+        let mut c = InetDevConf::default();
+        c.arp_notify = 1;
+        // Best effort, as the reference.
+        if let Err(e) = nl.set_ipv4_conf(link.index, c) {
+            libcni::cni_warn!("setting arp_notify on {ifname}: {e}");
         }
-        let _ = sysctl::set(&format!("net/ipv4/conf/{ifname}/arp_notify"), "1");
-        if has_v6 {
-            sysctl::set("net/ipv6/conf/lo/disable_ipv6", "0")?;
-            sysctl::set(&format!("{v6}/disable_ipv6"), "0")?;
-            let _ = sysctl::set(&format!("{v6}/keep_addr_on_down"), "1");
+    }
+
+    // (key, value, required): keys that are not required are absent when
+    // the kernel has IPv6 disabled, and the reference ignores them then.
+    let v6 = format!("net/ipv6/conf/{ifname}");
+    let cur = link.ipv6_conf;
+    let differs = |get: fn(&Inet6DevConf) -> i32, want: i32| cur.is_none_or(|c| get(&c) != want);
+    let mut writes: Vec<(String, &str, bool)> = Vec::new();
+    if enable_dad {
+        if differs(|c| c.enhanced_dad, 1) {
+            writes.push((format!("{v6}/enhanced_dad"), "1", false));
+        }
+        if differs(|c| c.accept_dad, 1) {
+            writes.push((format!("{v6}/accept_dad"), "1", false));
+        }
+    } else if differs(|c| c.accept_dad, 0) {
+        writes.push((format!("{v6}/accept_dad"), "0", false));
+    }
+    if has_v6 {
+        let lo = nl.link_by_name("lo")?.ipv6_conf;
+        if lo.is_none_or(|c| c.disable_ipv6 != 0) {
+            writes.push(("net/ipv6/conf/lo/disable_ipv6".into(), "0", true));
+        }
+        if differs(|c| c.disable_ipv6, 0) {
+            writes.push((format!("{v6}/disable_ipv6"), "0", true));
+        }
+        if differs(|c| c.keep_addr_on_down, 1) {
+            writes.push((format!("{v6}/keep_addr_on_down"), "1", false));
+        }
+    }
+    if writes.is_empty() {
+        return Ok(());
+    }
+    netns.run(|| -> Result<(), Error> {
+        for (key, value, required) in &writes {
+            match sysctl::write(key, value) {
+                Ok(()) => {}
+                Err(e) if *required => return Err(e.into()),
+                Err(_) => {}
+            }
         }
         Ok(())
     })?

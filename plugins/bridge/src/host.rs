@@ -53,7 +53,7 @@ pub fn ensure_bridge(nl: &Netlink, conf: &BridgeConf) -> Result<LinkInfo, Error>
         nl.set_promisc(br.index, true)?;
     }
     // Best effort: fails only where IPv6 is disabled.
-    let _ = sysctl::set(&format!("net/ipv6/conf/{name}/accept_ra"), "0");
+    no_router_advertisements(&br);
     if !br.up {
         nl.set_up(br.index)?;
     }
@@ -69,7 +69,7 @@ pub fn attach_port(
     br: &LinkInfo,
     port: &LinkInfo,
 ) -> Result<(), Error> {
-    let _ = sysctl::set(&format!("net/ipv6/conf/{}/accept_ra", port.name), "0");
+    no_router_advertisements(port);
     nl.set_master(port.index, br.index)?;
     nl.set_bridge_port(
         port.index,
@@ -236,6 +236,17 @@ pub fn ensure_gateway_addr(
         }
     }
     Ok(())
+}
+
+/// `accept_ra=0` on a host-side link, as the reference sets on the bridge
+/// and on each port, written only when the value read with the link
+/// differs (a /proc/sys lookup costs O(namespaces on the node)). Best
+/// effort: the key is absent where IPv6 is disabled.
+fn no_router_advertisements(link: &LinkInfo) {
+    if link.ipv6_conf.is_some_and(|c| c.accept_ra == 0) {
+        return;
+    }
+    let _ = sysctl::write(&format!("net/ipv6/conf/{}/accept_ra", link.name), "0");
 }
 
 /// Turn on forwarding for the family of `gw` (writes only when off).

@@ -103,14 +103,22 @@ pub fn set(key: &str, value: &str) -> Result<bool, SysctlError> {
     if get(key)?.trim() == value.trim() {
         return Ok(false);
     }
+    write(key, value)?;
+    Ok(true)
+}
+
+/// Write `value` to `key` without reading it first: for callers that
+/// already know the current value differs (e.g. from the link's
+/// `IFLA_AF_SPEC`, [`crate::netlink::LinkInfo::ipv6_conf`]), which saves a
+/// /proc/sys lookup that costs O(namespaces on the node).
+pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
     let path = path_of(key)?;
     std::fs::write(&path, value.as_bytes()).map_err(|source| SysctlError::Io {
         op: "write",
         key: key.to_string(),
         path: path.display().to_string(),
         source,
-    })?;
-    Ok(true)
+    })
 }
 
 #[cfg(test)]

@@ -12,26 +12,30 @@ use std::net::Ipv4Addr;
 
 use libcni::Error;
 use netkit::Netlink;
-use netkit::firewall::IfName;
-use netkit::sysctl;
+use netkit::netlink::{InetDevConf, LinkInfo};
 
-/// The interface the kernel routes `ip` through, if any.
-pub fn route_interface(ip: Ipv4Addr) -> Option<IfName> {
+/// The link the kernel routes `ip` through, if any, with its settings.
+pub fn route_interface(ip: Ipv4Addr) -> Option<(Netlink, LinkInfo)> {
     let nl = Netlink::new().ok()?;
     let route = nl.route_get(ip.into()).ok()?;
     let link = nl.link_by_index(route.oif?).ok()?;
-    IfName::new(&link.name).ok()
+    Some((nl, link))
 }
 
-/// Set `net.ipv4.conf.<ifname>.route_localnet = 1` (written only when it
-/// is not already on).
-pub fn enable_route_localnet(ifname: &IfName) -> Result<(), Error> {
-    // Slashes: an interface name may contain dots (`br0.100`).
-    let key = format!("net/ipv4/conf/{ifname}/route_localnet");
-    sysctl::set(&key, "1").map(|_| ()).map_err(|e| {
+/// Set `net.ipv4.conf.<link>.route_localnet = 1` unless it is already on.
+/// Read from the link and written over rtnetlink rather than under
+/// /proc/sys/net/ipv4, where every lookup walks one cached dentry per
+/// namespace on the node.
+pub fn enable_route_localnet(nl: &Netlink, link: &LinkInfo) -> Result<(), Error> {
+    if link.ipv4_conf.is_some_and(|c| c.route_localnet == 1) {
+        return Ok(());
+    }
+    let mut c = InetDevConf::default();
+    c.route_localnet = 1;
+    nl.set_ipv4_conf(link.index, c).map_err(|e| {
         Error::plugin(
             netkit::firewall::CODE_FIREWALL,
-            format!("unable to enable route_localnet on {ifname}: {e}"),
+            format!("unable to enable route_localnet on {}: {e}", link.name),
         )
     })
 }

@@ -96,9 +96,9 @@ impl Portmap {
         if conf.snat
             && let Some(v4) = addrs.v4
             && let std::net::IpAddr::V4(ip) = v4.addr()
-            && let Some(ifname) = hostif::route_interface(ip)
+            && let Some((nl, link)) = hostif::route_interface(ip)
         {
-            hostif::enable_route_localnet(&ifname)?;
+            hostif::enable_route_localnet(&nl, &link)?;
         }
         backend::with_fallback(conf.backend, |b| {
             if b != first {

@@ -23,6 +23,8 @@ pub use addr::{AddrFlags, AddrInfo, Family};
 pub use bridge::{BridgePortInfo, BridgePortSettings, VlanEntry};
 pub use error::{NETLINK_ERROR_CODE, NetlinkError};
 pub use link::{LinkInfo, OperState, VethSpec};
+/// Per-link IPv4 and IPv6 settings as rtnetlink carries them ([`LinkInfo::ipv4_conf`]).
+pub use netlink_packet_route::link::{Inet6DevConf, InetDevConf};
 pub use route::{NextHop, RouteInfo, RouteSpec, TABLE_LOCAL, TABLE_MAIN};
 
 /// `RT_SCOPE_*` values, for addresses and routes.
