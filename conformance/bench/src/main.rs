@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod exec;
+mod floor;
 mod scenarios;
 mod stats;
 mod target;

@@ -9,6 +9,7 @@ use cni_sandbox::Netns;
 use serde_json::Value;
 
 use crate::exec::Sample;
+use crate::floor;
 use crate::stats::{Row, Summary, median};
 use crate::stopped;
 use crate::target::{Network, Target};
@@ -121,6 +122,7 @@ pub fn growth(ours: &Target, base: Option<&Target>, o: &Opts, portmap: bool) -> 
         (0..all.len()).map(|_| Vec::new()).collect();
     let mut adds = vec![Vec::new(); all.len()];
     let mut dels = vec![Vec::new(); all.len()];
+    let mut floors: Vec<Vec<String>> = vec![Vec::new(); all.len()];
     for i in 0..o.pods {
         if stopped() {
             break;
@@ -132,7 +134,13 @@ pub fn growth(ours: &Target, base: Option<&Target>, o: &Opts, portmap: bool) -> 
             let (a, res) = t.add(&nets[k], &cid, pod.path_str(), hp);
             adds[k].push(a);
             pods[k].push((pod, cid, res));
+            if i == 0 {
+                floors[k].push(floor_note(t, &nets[k], 1));
+            }
         }
+    }
+    for (k, t) in all.iter().enumerate() {
+        floors[k].push(floor_note(t, &nets[k], pods[k].len()));
     }
     let rules: Vec<(usize, usize)> = all.iter().map(|t| t.firewall_rules()).collect();
     for i in 0..o.pods {
@@ -159,11 +167,24 @@ pub fn growth(ours: &Target, base: Option<&Target>, o: &Opts, portmap: bool) -> 
             rules[k].0,
             rules[k].1
         ));
+        r1.notes.extend(floors[k].iter().cloned());
         note_failures(&mut r1, t.label, &adds[k]);
         note_failures(&mut r2, t.label, &dels[k]);
     }
     vec![r1, r2]
 }
+
+/// The kernel's floor (see [`floor`]) on `t`'s node with `pods` pods.
+fn floor_note(t: &Target, net: &Network, pods: usize) -> String {
+    let bridge = net.plugins[0]["bridge"].as_str().unwrap_or_default();
+    match floor::measure(&t.host, bridge, FLOOR_REPS) {
+        Ok(f) => format!("{}: kernel floor with {pods} pods: {f}", t.label),
+        Err(e) => format!("{}: kernel floor with {pods} pods not measured: {e}", t.label),
+    }
+}
+
+/// Samples per kernel-floor measurement.
+const FLOOR_REPS: usize = 15;
 
 /// Scenario 3: K ADDs started at once on one network, then K DELs at once.
 pub fn parallel(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
