@@ -181,22 +181,34 @@ fn list() -> Result<(), Error> {
     print_stdout(&text)
 }
 
+/// Upstream cnitool reads only `<cmd> <net> <netns>` and ignores whatever
+/// follows; so do we, but say so.
+fn ignore_extra(extra: &[String]) {
+    if !extra.is_empty() {
+        libcni::cni_warn!("warning: ignoring extra arguments after the netns path: {extra:?}");
+    }
+}
+
 /// Run the parsed command line.
 pub fn execute(cli: &Cli) -> Result<(), Error> {
+    if let Cmd::Add { extra, .. } | Cmd::Check { extra, .. } | Cmd::Del { extra, .. } = &cli.command
+    {
+        ignore_extra(extra);
+    }
     match &cli.command {
-        Cmd::Add { net, netns } => {
+        Cmd::Add { net, netns, .. } => {
             let list = load(net)?;
             let rt = runtime_conf(cli, netns)?;
             let result = runtime(cli).add_network_list(&list, &rt)?;
             // Upstream prints json.MarshalIndent output without a newline.
             print_stdout(&result_to_go_pretty(&result, list.cni_version)?)
         }
-        Cmd::Check { net, netns } => {
+        Cmd::Check { net, netns, .. } => {
             let list = load(net)?;
             let rt = runtime_conf(cli, netns)?;
             runtime(cli).check_network_list(&list, &rt)
         }
-        Cmd::Del { net, netns } => {
+        Cmd::Del { net, netns, .. } => {
             let list = load(net)?;
             let rt = runtime_conf(cli, netns)?;
             runtime(cli).del_network_list(&list, &rt)

@@ -56,6 +56,10 @@ pub enum Cmd {
         net: String,
         /// Network namespace path.
         netns: PathBuf,
+        /// Arguments after the netns: ignored with a warning, as upstream
+        /// ignores them, so scripts that pass them keep working.
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Check the interface against the cached result (spec 0.4.0+).
     Check {
@@ -63,6 +67,10 @@ pub enum Cmd {
         net: String,
         /// Network namespace path.
         netns: PathBuf,
+        /// Arguments after the netns: ignored with a warning, as upstream
+        /// ignores them, so scripts that pass them keep working.
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Remove the network's interface from a network namespace.
     Del {
@@ -70,6 +78,10 @@ pub enum Cmd {
         net: String,
         /// Network namespace path.
         netns: PathBuf,
+        /// Arguments after the netns: ignored with a warning, as upstream
+        /// ignores them, so scripts that pass them keep working.
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Garbage-collect: delete cached attachments of the network that are
     /// not valid (all of them unless --valid is given), then send GC to the

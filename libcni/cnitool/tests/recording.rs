@@ -450,3 +450,37 @@ fn each_tool_reads_the_others_cache() {
         );
     }
 }
+
+/// Upstream reads `<cmd> <net> <netns>` and ignores whatever follows, so a
+/// script may pass more; ours must run it the same (with a warning) rather
+/// than fail on a usage error.
+#[test]
+fn arguments_after_the_netns_are_ignored_like_upstream() {
+    let s = setup("1.0.0");
+    let ns = s.pod.path_str();
+    let mut seen = Vec::new();
+    for tool in [Tool::Upstream, Tool::Ours] {
+        let _ = std::fs::remove_file(&s.log);
+        let add = run_tool(tool, &s.sb.host, &s.env, &["add", "recnet", ns, "extra"])
+            .expect_ok("add with an extra argument");
+        run_tool(tool, &s.sb.host, &s.env, &["check", "recnet", ns, "x", "y"])
+            .expect_ok("check with extra arguments");
+        let del = run_tool(tool, &s.sb.host, &s.env, &["del", "recnet", ns, "extra"])
+            .expect_ok("del with an extra argument");
+        assert!(cache_files(&s.env.cache_dir).is_empty(), "{tool:?}");
+        if tool == Tool::Ours {
+            assert!(
+                del.stderr
+                    .contains("ignoring extra arguments after the netns path: [\"extra\"]"),
+                "{}",
+                del.stderr
+            );
+        }
+        seen.push((add.stdout, calls(&s.log)));
+    }
+    assert_eq!(seen[1].0, seen[0].0, "add output differs");
+    let up: Vec<Value> = seen[0].1.iter().cloned().map(normalized).collect();
+    let ours: Vec<Value> = seen[1].1.iter().cloned().map(normalized).collect();
+    assert_eq!(ours.len(), 9);
+    assert_eq!(ours, up);
+}

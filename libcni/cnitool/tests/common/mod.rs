@@ -115,30 +115,73 @@ impl Out {
     }
 }
 
+impl Tool {
+    /// The binary.
+    pub fn bin(self) -> PathBuf {
+        match self {
+            Tool::Ours => our_cnitool(),
+            Tool::Upstream => upstream_cnitool().to_path_buf(),
+        }
+    }
+
+    /// The cache directory the binary uses when nothing says otherwise:
+    /// libcni's `/var/lib/cni` for ours, the directory
+    /// scripts/build-upstream-cnitool.sh linked into upstream's.
+    pub fn default_cache_dir(self) -> PathBuf {
+        match self {
+            Tool::Ours => PathBuf::from(libcni::runtime::DEFAULT_CACHE_DIR),
+            Tool::Upstream => upstream_cnitool().parent().unwrap().join("default-cache"),
+        }
+    }
+}
+
+/// A command that runs `program` inside `ns`, in a private mount namespace
+/// where `cache` is bind-mounted over `default_cache`: whatever runs there
+/// and uses the default cache dir writes to `cache` instead, with no
+/// setting at all (upstream cnitool has none). When `default_cache` does
+/// not exist (ours, `/var/lib/cni`, on a machine without it), a tmpfs
+/// mounted over its parent provides the mount point; like the bind mount it
+/// exists only in that mount namespace, so the machine's directories are
+/// never written. The mount namespace dies with the process.
+pub fn with_private_cache(
+    ns: &Netns,
+    default_cache: &Path,
+    cache: &Path,
+    program: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Command {
+    std::fs::create_dir_all(cache).unwrap();
+    let mut c = ns.command("unshare");
+    c.args(["--mount", "--propagation", "private", "--", "sh", "-ec"])
+        .arg(
+            r#"cache=$1 default=$2; shift 2
+if [ ! -d "$default" ]; then
+    mount -t tmpfs -o mode=0755 cnitool-test "$(dirname "$default")"
+    mkdir "$default"
+fi
+mount --bind "$cache" "$default"
+exec "$@""#,
+        )
+        .arg("sh")
+        .arg(cache)
+        .arg(default_cache)
+        .arg(program);
+    c
+}
+
 /// Run `tool args...` inside `ns` with exactly `env` (plus PATH). Upstream
 /// cnitool has no cache-dir setting: it runs in a private mount namespace
 /// where `env.cache_dir` is bind-mounted over its built-in cache dir.
 pub fn run_tool(tool: Tool, ns: &Netns, env: &ToolEnv, args: &[&str]) -> Out {
     let mut cmd = match tool {
-        Tool::Ours => {
-            let mut c = ns.command(our_cnitool());
-            c.args(args);
-            c
-        }
-        Tool::Upstream => {
-            let bin = upstream_cnitool();
-            let default_cache = bin.parent().unwrap().join("default-cache");
-            let mut c = ns.command("unshare");
-            c.args(["--mount", "--propagation", "private", "--", "sh", "-ec"])
-                .arg(r#"mount --bind "$1" "$2"; shift 2; exec "$@""#)
-                .arg("sh")
-                .arg(&env.cache_dir)
-                .arg(default_cache)
-                .arg(bin)
-                .args(args);
-            c
-        }
+        Tool::Ours => ns.command(our_cnitool()),
+        Tool::Upstream => with_private_cache(
+            ns,
+            &tool.default_cache_dir(),
+            &env.cache_dir,
+            upstream_cnitool(),
+        ),
     };
+    cmd.args(args);
     std::fs::create_dir_all(&env.cache_dir).unwrap();
     cmd.env_clear()
         .env(
