@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use libcni::Version;
+use libcni::spec::ALL_VERSIONS;
 
 use crate::ctx::Ctx;
 
@@ -23,22 +24,89 @@ pub type CaseFn = Arc<dyn Fn(&Ctx) -> CaseResult + Send + Sync>;
 pub enum SpecNeed {
     /// Always this version (per-version cases, 1.1.0-only verbs).
     Fixed(Version),
-    /// The run's version (`--spec-version`, by default the newest version
-    /// every plugin claims), provided it is at least `min`.
+    /// A version of the run's choosing, at least `min`: `--spec-version`
+    /// when given, else the newest version that every plugin the case runs
+    /// claims.
     Run {
         /// The oldest version the property exists in.
         min: Version,
     },
 }
 
+/// What one plugin's VERSION reply claims: its name and the versions of
+/// its `supportedVersions`.
+pub type Claimed<'a> = (&'a str, &'a [String]);
+
 impl SpecNeed {
-    /// The version the case runs at in a run at `run_version`; `None` when
-    /// the case does not apply to that version (not selected).
-    pub fn resolve(self, run_version: Version) -> Option<Version> {
+    /// The oldest version the case can run at.
+    pub fn min(self) -> Version {
         match self {
-            SpecNeed::Fixed(v) => Some(v),
-            SpecNeed::Run { min } if run_version >= min => Some(run_version),
-            SpecNeed::Run { .. } => None,
+            SpecNeed::Fixed(v) | SpecNeed::Run { min: v } => v,
+        }
+    }
+
+    /// The version the case runs at, or why it cannot run (the skip
+    /// reason). `forced` is `--spec-version`; `claims` are the readable
+    /// VERSION replies of the plugins the case runs (a plugin whose reply
+    /// could not be read constrains nothing). A fixed case always gets its
+    /// version: whether its plugins claim it is checked when it runs.
+    pub fn resolve(
+        self,
+        forced: Option<Version>,
+        claims: &[Claimed<'_>],
+    ) -> Result<Version, String> {
+        let min = match self {
+            SpecNeed::Fixed(v) => return Ok(v),
+            SpecNeed::Run { min } => min,
+        };
+        if let Some(v) = forced {
+            return if v >= min {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "excluded by --spec-version {v}: the case needs spec {min} or newer"
+                ))
+            };
+        }
+        if claims.is_empty() {
+            // No plugin answered VERSION readably: run at 1.0.0 (what the
+            // suite assumes of an unknown plugin), or the case's minimum.
+            return Ok(min.max(Version::V1_0_0));
+        }
+        let claimed_by_all = |v: &Version| {
+            claims
+                .iter()
+                .all(|(_, list)| list.iter().any(|s| s == v.as_str()))
+        };
+        if let Some(v) = ALL_VERSIONS
+            .iter()
+            .rev()
+            .copied()
+            .filter(|v| *v >= min)
+            .find(claimed_by_all)
+        {
+            return Ok(v);
+        }
+        let describe = |(p, list): &Claimed<'_>| format!("{p} claims {}", list.join(", "));
+        let short: Vec<String> = claims
+            .iter()
+            .filter(|(_, list)| {
+                !list
+                    .iter()
+                    .any(|s| Version::parse(s).is_some_and(|v| v >= min))
+            })
+            .map(describe)
+            .collect();
+        if short.is_empty() {
+            Err(format!(
+                "no spec version {min} or newer is claimed by all of its plugins ({})",
+                claims.iter().map(describe).collect::<Vec<_>>().join("; ")
+            ))
+        } else {
+            Err(format!(
+                "the case needs spec {min} or newer, but {} (VERSION reply)",
+                short.join("; ")
+            ))
         }
     }
 }
@@ -165,13 +233,55 @@ mod tests {
 
     #[test]
     fn spec_need_resolution() {
+        let all: Vec<String> = ALL_VERSIONS.iter().map(|v| v.to_string()).collect();
+        let old: Vec<String> = ["0.1.0", "0.2.0", "0.3.0", "0.3.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let upto_1_0: Vec<String> = all[..6].to_vec();
         let fixed = SpecNeed::Fixed(Version::V1_1_0);
-        assert_eq!(fixed.resolve(Version::V0_4_0), Some(Version::V1_1_0));
+        assert_eq!(
+            fixed.resolve(Some(Version::V0_4_0), &[("bridge", &old)]),
+            Ok(Version::V1_1_0)
+        );
         let run = SpecNeed::Run {
             min: Version::V0_4_0,
         };
-        assert_eq!(run.resolve(Version::V1_0_0), Some(Version::V1_0_0));
-        assert_eq!(run.resolve(Version::V0_3_1), None);
         assert_eq!(run.to_string(), ">=0.4.0");
+        assert_eq!(run.min(), Version::V0_4_0);
+        // --spec-version wins when it is new enough, and excludes with a
+        // reason naming it when it is not.
+        assert_eq!(
+            run.resolve(Some(Version::V1_0_0), &[("bridge", &all)]),
+            Ok(Version::V1_0_0)
+        );
+        let why = run
+            .resolve(Some(Version::V0_3_1), &[("bridge", &all)])
+            .unwrap_err();
+        assert!(why.contains("--spec-version 0.3.1"), "{why}");
+        assert!(why.contains("0.4.0"), "{why}");
+        // By default: the newest version every plugin of the case claims.
+        assert_eq!(
+            run.resolve(None, &[("bridge", &all), ("host-local", &upto_1_0)]),
+            Ok(Version::V1_0_0)
+        );
+        // A plugin that claims nothing new enough: skip, naming it.
+        let why = run
+            .resolve(None, &[("bridge", &all), ("loopback", &old)])
+            .unwrap_err();
+        assert!(
+            why.contains("loopback claims 0.1.0, 0.2.0, 0.3.0, 0.3.1"),
+            "{why}"
+        );
+        assert!(!why.contains("bridge"), "{why}");
+        // Each claims something new enough, but nothing in common.
+        let only_1_0 = vec!["1.0.0".to_string()];
+        let only_0_4 = vec!["0.4.0".to_string()];
+        let why = run
+            .resolve(None, &[("bridge", &only_1_0), ("host-local", &only_0_4)])
+            .unwrap_err();
+        assert!(why.contains("claimed by all"), "{why}");
+        // Nobody answered: 1.0.0.
+        assert_eq!(run.resolve(None, &[]), Ok(Version::V1_0_0));
     }
 }

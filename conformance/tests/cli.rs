@@ -166,3 +166,42 @@ fn list_and_usage_errors() {
         .unwrap();
     assert_eq!(bad_list.status.code(), Some(2), "{}", text(&bad_list));
 }
+
+#[test]
+fn a_case_excluded_by_spec_version_is_printed_as_skip_and_counted() {
+    cni_sandbox::require_root();
+    let out = bin()
+        .arg("--plugins")
+        .arg(cni_sandbox::reference_dir())
+        .args(["--spec-version", "0.3.1", "--only"])
+        .arg(
+            "check/bridge/passes-after-add,del/chain/without-prev-result,add/loopback/brings-lo-up",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "check/bridge/passes-after-add",
+        "del/chain/without-prev-result",
+    ] {
+        assert!(
+            stdout.contains(&format!(
+                "skip {name}: excluded by --spec-version 0.3.1: the case needs spec 0.4.0 or newer"
+            )),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(
+        stdout.contains("ok   add/loopback/brings-lo-up"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(summary(&out), (1, 0, 2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 cases against"),
+        "{}",
+        text(&out)
+    );
+}

@@ -3,7 +3,9 @@
 //! gone, and for a container never added — and complete: once it returns,
 //! the host is exactly as before the ADD (links, addresses, routes,
 //! iptables/nftables state, store records), with a neighbour pod kept
-//! attached so that shared top-level state exists before and after.
+//! attached so that shared top-level state exists before and after; and
+//! best-effort: with the IPAM plugin out of reach, bridge DEL still removes
+//! its own state and reports the lease it could not release.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ use serde_json::Value;
 use super::{ensure, needs};
 use crate::case::{Case, CaseResult, SpecNeed};
 use crate::ctx::{Attachment, Ctx};
-use crate::net::Net;
+use crate::net::{Net, plugin_conf};
+use crate::shape::expect_error;
 use crate::state::{Snapshot, pod_is_empty, store_records};
 
 pub fn cases() -> Vec<Case> {
@@ -54,6 +57,18 @@ pub fn cases() -> Vec<Case> {
             host_local_twice,
         ),
         Case::new("del/loopback/idempotent", any, needs("loopback"), loopback),
+        Case::new(
+            "del/bridge/without-path-cleans-up",
+            any,
+            needs("bridge"),
+            |c| ipam_unreachable(c, false),
+        ),
+        Case::new(
+            "del/bridge/ipam-plugin-missing-cleans-up",
+            any,
+            needs("bridge"),
+            |c| ipam_unreachable(c, true),
+        ),
     ]
 }
 
@@ -216,4 +231,57 @@ fn loopback(c: &Ctx) -> CaseResult {
     pod.remove();
     c.del(&net, &att, Some(&r))
         .map_err(|e| format!("DEL after the netns was removed: {e}"))
+}
+
+/// DEL while the IPAM plugin cannot be run: CNI_PATH unset (it is optional
+/// for DEL, SPEC.md "DEL") or naming a directory without the plugin (it
+/// was uninstalled). DEL is best-effort (SPEC.md: "the bridge plugin
+/// should delegate the DEL action to the IPAM plugin and clean up its own
+/// resources"): the pod interface, the host veth and the masquerade rules
+/// must go. The lease cannot be released, so DEL must report an error
+/// (SPEC.md: a delegate's failure is the plugin's failure); a success would
+/// make the runtime forget an attachment whose address is still held.
+/// The store record is then the only thing left, and a retried DEL with
+/// the plugin reachable again succeeds and restores the host exactly.
+fn ipam_unreachable(c: &Ctx, dir_without_plugin: bool) -> CaseResult {
+    let net = c.bridge_net();
+    let neighbour = c.pod();
+    c.add_ok(&net, &c.attachment(&neighbour))?;
+    let before = Snapshot::take(c);
+    let pod = c.pod();
+    let att = c.attachment(&pod);
+    let result = c.add_ok(&net, &att)?;
+    let records: Vec<String> = store_records(&c.data_dir)
+        .into_iter()
+        .filter(|(_, owner)| owner.contains(&att.id))
+        .map(|(path, _)| format!("+ store record {path}"))
+        .collect();
+    let (label, call) = if dir_without_plugin {
+        let empty = c.sb.subdir("plugins-without-host-local");
+        (
+            "DEL with CNI_PATH a directory without host-local",
+            c.call("DEL", &att)
+                .env("CNI_PATH", &empty.to_string_lossy()),
+        )
+    } else {
+        (
+            "DEL without CNI_PATH",
+            c.call("DEL", &att).without("CNI_PATH"),
+        )
+    };
+    let prev = Some(&result).filter(|_| c.version >= Version::V0_4_0);
+    let stdin = plugin_conf(&net, &net.plugins()[0], &att.runtime, prev).to_string();
+    let run = c.exec("bridge", &call, &stdin);
+    expect_error(&run, &[])
+        .map_err(|e| format!("{label}: the lease cannot be released, so DEL must fail: {e}"))?;
+    pod_is_empty(&pod).map_err(|e| format!("after {label}: {e}"))?;
+    let left: Vec<String> = before
+        .diff(&Snapshot::take(c))
+        .into_iter()
+        .filter(|d| !records.contains(d))
+        .collect();
+    crate::state::summarize(&format!("{label} did not clean up"), left)?;
+    c.del(&net, &att, Some(&result))
+        .map_err(|e| format!("DEL retried with CNI_PATH intact: {e}"))?;
+    before.expect_same(&Snapshot::take(c), "the retried DEL left state behind")
 }

@@ -50,6 +50,20 @@ pub fn cases() -> Vec<Case> {
                 move |c| body(c, p),
             ));
         }
+        if p == "bridge" {
+            v.push(Case::new(
+                "env/bridge/path-without-ipam-plugin",
+                run_min(p),
+                needs(p),
+                |c| invalid_path(c, false),
+            ));
+            v.push(Case::new(
+                "env/bridge/path-nonexistent",
+                run_min(p),
+                needs(p),
+                |c| invalid_path(c, true),
+            ));
+        }
         v.push(Case::new(
             format!("env/{p}/gc-status-need-only-command-and-path"),
             SpecNeed::Fixed(Version::V1_1_0),
@@ -286,6 +300,34 @@ fn missing_path(c: &Ctx, p: &str) -> CaseResult {
         &prev_stdin,
     );
     expect_success(&run, "DEL without CNI_PATH").map(|_| ())
+}
+
+/// A CNI_PATH that is set but where the IPAM plugin cannot be found (a
+/// directory without `host-local`, or one that does not exist, alone and
+/// in a list): bridge ADD fails cleanly and creates nothing, not even the
+/// bridge or a veth. The code is not fixed by the spec (the variable is
+/// present; the plugin is what is missing), so any error passes.
+fn invalid_path(c: &Ctx, nonexistent: bool) -> CaseResult {
+    let s = setup(c, "bridge")?;
+    let dir = if nonexistent {
+        c.sb.dir().join("no-such-dir")
+    } else {
+        c.sb.subdir("plugins-without-host-local")
+    };
+    let dir = dir.to_string_lossy().into_owned();
+    let also_missing = c.sb.dir().join("also-missing");
+    let list = format!("{dir}:{}", also_missing.to_string_lossy());
+    let calls = [dir, list]
+        .into_iter()
+        .map(|p| {
+            (
+                format!("ADD with CNI_PATH={p:?}"),
+                c.call("ADD", &s.att).env("CNI_PATH", &p),
+                "ADD",
+            )
+        })
+        .collect();
+    s.rejects(c, calls, &[])
 }
 
 /// What runtimes send (`IgnoreUnknown=1;K8S_POD_*`) must be accepted by

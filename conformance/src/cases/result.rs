@@ -35,6 +35,14 @@ pub fn cases() -> Vec<Case> {
             ));
         }
     }
+    for ver in [Version::V0_1_0, Version::V0_2_0] {
+        v.push(Case::new(
+            format!("result/bridge/{ver}-dual-stack"),
+            SpecNeed::Fixed(ver),
+            needs("bridge"),
+            bridge_dual_stack_legacy,
+        ));
+    }
     v.push(Case::new(
         "result/host-local/0.2.0-dual-stack",
         SpecNeed::Fixed(Version::V0_2_0),
@@ -178,6 +186,48 @@ fn dual_stack_020(c: &Ctx) -> CaseResult {
     ensure(r["ip6"]["gateway"] == json!(GATEWAY6), || {
         format!("ip6.gateway should be {GATEWAY6}: {r}")
     })?;
+    c.del(&net, &att, Some(&r))
+}
+
+/// bridge on a dual-stack network at 0.1.0/0.2.0: the result has only the
+/// keys of that format (`ip4`, `ip6`, `dns`: no interfaces), `ip4` carries
+/// the IPv4 lease with the IPv4 gateway and the IPv4 routes, `ip6` the IPv6
+/// lease with its gateway and routes (no route of the other family
+/// crosses over), and both addresses are the ones on the pod's `eth0`.
+fn bridge_dual_stack_legacy(c: &Ctx) -> CaseResult {
+    let pod = c.pod();
+    let att = c.attachment(&pod);
+    let net = c.bridge_net().dual_stack();
+    let r = c.add(&net, &att)?;
+    shape::result(&r, c.version)?;
+    let have = pod.addrs(&att.ifname);
+    for (key, subnet, gateway, default) in [
+        ("ip4", SUBNET4, GATEWAY4, "0.0.0.0/0"),
+        ("ip6", SUBNET6, GATEWAY6, "::/0"),
+    ] {
+        let n: ipnet::IpNet = subnet.parse().map_err(|_| "bad constant")?;
+        let ip: ipnet::IpNet = r[key]["ip"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{key}.ip is missing: {r}"))?;
+        ensure(
+            n.contains(&ip.addr()) && ip.prefix_len() == n.prefix_len(),
+            || format!("{key}.ip {ip} should be an address of {subnet} with its prefix: {r}"),
+        )?;
+        ensure(r[key]["gateway"] == json!(gateway), || {
+            format!("{key}.gateway should be {gateway}: {r}")
+        })?;
+        let routes = r[key]["routes"].as_array().cloned().unwrap_or_default();
+        ensure(routes.iter().any(|rt| rt["dst"] == json!(default)), || {
+            format!("{key}.routes lacks the configured {default}: {r}")
+        })?;
+        ensure(have.contains(&ip.to_string()), || {
+            format!(
+                "{key}.ip {ip} is not on {} in the pod: {have:?}",
+                att.ifname
+            )
+        })?;
+    }
     c.del(&net, &att, Some(&r))
 }
 
