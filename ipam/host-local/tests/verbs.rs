@@ -239,6 +239,94 @@ fn status_reports_50_and_51() {
     assert_eq!(code, 50);
 }
 
+/// Two range sets, the second one full: 51 naming that set only (an ADD
+/// needs an address from every set, so one exhausted set is enough).
+#[test]
+fn status_51_names_the_exhausted_set() {
+    let t = tempfile::tempdir().unwrap();
+    let mut c = conf(
+        t.path(),
+        json!({"ranges": [[{"subnet": "10.1.0.0/24"}], [{"subnet": "10.2.0.0/30"}]]}),
+    );
+    c["cniVersion"] = json!("1.1.0");
+    run(&ours(), "STATUS", "", "", "", &c).expect_ok();
+    assert_eq!(add(&ours(), "c1", &c).ips(), ["10.1.0.2", "10.2.0.2"]);
+    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    assert_eq!(code, 51, "{msg}");
+    assert!(
+        msg.contains("range set 1 (10.2.0.1-10.2.0.2)") && !msg.contains("range set 0"),
+        "{msg}"
+    );
+    // And ADD does fail, on that set.
+    let (code, msg) = add(&ours(), "c2", &c).expect_err();
+    assert_eq!(code, 100);
+    assert!(msg.contains("range set 1"), "{msg}");
+}
+
+/// One set whose pool has two ranges: a full range is not an exhausted
+/// set as long as the other range has room (ADD walks on to it).
+#[test]
+fn status_51_only_when_every_range_of_the_set_is_full() {
+    let t = tempfile::tempdir().unwrap();
+    let mut c = conf(
+        t.path(),
+        json!({"ranges": [[{"subnet": "10.1.0.0/30"}, {"subnet": "10.1.1.0/30"}]]}),
+    );
+    c["cniVersion"] = json!("1.1.0");
+    assert_eq!(add(&ours(), "c1", &c).ips(), ["10.1.0.2"]);
+    // First range full, second empty.
+    run(&ours(), "STATUS", "", "", "", &c).expect_ok();
+    assert_eq!(add(&ours(), "c2", &c).ips(), ["10.1.1.2"]);
+    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    assert_eq!(code, 51, "{msg}");
+    assert!(
+        msg.contains("range set 0 (10.1.0.1-10.1.0.2,10.1.1.1-10.1.1.2)"),
+        "{msg}"
+    );
+    // Second range full, first free again.
+    del(&ours(), "c1", &c).expect_ok();
+    run(&ours(), "STATUS", "", "", "", &c).expect_ok();
+    assert_eq!(add(&ours(), "c3", &c).ips(), ["10.1.0.2"]);
+}
+
+/// A store directory that exists but cannot be written is code 50: when
+/// even the lock cannot be opened for writing, and when only the lock can
+/// (the test record fails). Root ignores file modes, so the store is made
+/// read-only with a bind mount in a private mount namespace of the plugin
+/// process alone.
+#[test]
+fn status_50_when_the_store_is_read_only() {
+    let t = tempfile::tempdir().unwrap();
+    let mut c = dual(t.path(), "10.1.0.0/24", "fd00::/64");
+    c["cniVersion"] = json!("1.1.0");
+    add(&ours(), "c1", &c).expect_ok();
+    run(&ours(), "STATUS", "", "", "", &c).expect_ok();
+    let net = t.path().join("net");
+
+    let out = run_readonly(&net, &[], &ours(), "STATUS", &c);
+    let (code, msg) = out.expect_err();
+    assert_eq!(code, 50, "{msg}");
+    assert!(
+        msg.contains("net/lock") && msg.contains("Read-only file system"),
+        "{msg}"
+    );
+
+    let lock = net.join("lock");
+    let out = run_readonly(&net, &[&lock], &ours(), "STATUS", &c);
+    let (code, msg) = out.expect_err();
+    assert_eq!(code, 50, "{msg}");
+    assert!(
+        msg.contains("writing a record") && msg.contains("Read-only file system"),
+        "{msg}"
+    );
+
+    // Our own mount namespace never saw those mounts.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&*t.path().to_string_lossy()), "{mounts}");
+    run(&ours(), "STATUS", "", "", "", &c).expect_ok();
+    add(&ours(), "c2", &c).expect_ok();
+}
+
 #[test]
 fn invalid_config_is_code_7_naming_the_key() {
     let t = tempfile::tempdir().unwrap();
