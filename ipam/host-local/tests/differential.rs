@@ -123,6 +123,31 @@ fn the_same_sequence_picks_the_same_addresses() {
     assert!(want.contains(&"error".to_string()), "{want:?}");
 }
 
+/// Capability `ipRanges`: both binaries put the runtime's range sets
+/// first, before the legacy `ipam.subnet` and `ipam.ranges`.
+#[test]
+fn runtime_ip_ranges_come_first_in_both() {
+    use Step::*;
+    let steps = [
+        Add("a", ""),
+        Add("b", "IP=10.60.0.9"),
+        Del("a"),
+        Add("c", ""),
+    ];
+    let with_runtime = |d: &std::path::Path| {
+        let mut c = conf(
+            d,
+            json!({"subnet": "10.61.0.0/24", "ranges": [[{"subnet": "fd00:62::/64"}]]}),
+        );
+        c["runtimeConfig"] = json!({"ipRanges": [[{"subnet": "10.60.0.0/24"}]]});
+        c
+    };
+    let want = play(&reference(), with_runtime, &steps);
+    let got = play(&ours(), with_runtime, &steps);
+    assert_eq!(got, want);
+    assert_eq!(want[0], "10.60.0.2,10.61.0.2,fd00:62::2");
+}
+
 #[test]
 fn both_binaries_in_parallel_never_share_an_address() {
     let t = tempfile::tempdir().unwrap();
