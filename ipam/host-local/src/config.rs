@@ -172,15 +172,23 @@ fn requested_ips(args: &CmdArgs, runtime: &[String]) -> Result<Vec<(IpAddr, &'st
             out.push((ip, src));
         }
     };
-    if let Some(list) = args.args.get("IP") {
+    // Like the reference, which decodes every `IP=` into one field: each
+    // occurrence must decode, and the last one is the request (an empty
+    // `IP=` requests nothing).
+    let mut from_env = Vec::new();
+    for list in args.args.get_all("IP") {
+        from_env.clear();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let ip = parse_requested(item).ok_or_else(|| {
                 Error::invalid_env(format!(
                     "CNI_ARGS IP={list:?}: {item:?} is not an IP address (use IP=10.1.0.5 or IP=10.1.0.5,fd00::5)"
                 ))
             })?;
-            push(ip, "CNI_ARGS IP");
+            from_env.push(ip);
         }
+    }
+    for ip in from_env {
+        push(ip, "CNI_ARGS IP");
     }
     let cni_ips = args
         .conf

@@ -143,8 +143,10 @@ impl Plugin for HostLocal {
         released.map(|_| ())
     }
 
-    /// Code 50 when the store cannot be created or written, 51 when a range
-    /// set has no free address left (ADD would fail).
+    /// Code 50 when the store cannot be created, locked or written; 51
+    /// when some range set is exhausted, i.e. every range of its pool is
+    /// full: ADD needs one address from each set, so it would fail. A set
+    /// with one full range and room in another is fine (ADD walks on).
     fn status(&self, args: &CmdArgs) -> Result<(), Error> {
         let conf = Config::load(args, false)?;
         let unusable = |e: Error| {
@@ -159,16 +161,24 @@ impl Plugin for HostLocal {
         let used = store.all_addresses();
         store.finish();
         probe.map_err(unusable)?;
-        let used = used.map_err(unusable)?;
-        for (i, set) in conf.range_sets.iter().enumerate() {
-            let taken = used.iter().filter(|ip| set.is_allocatable(**ip)).count() as u128;
-            let capacity = set.capacity();
-            if taken >= capacity {
-                return Err(Error::not_available_limited(format!(
-                    "range set {i} ({set}) is exhausted: all {capacity} addresses are allocated; release some (DEL, GC) or enlarge the range"
-                )));
-            }
+        let used: HashSet<IpAddr> = used.map_err(unusable)?.into_iter().collect();
+        let exhausted: Vec<String> = conf
+            .range_sets
+            .iter()
+            .enumerate()
+            .filter(|(_, set)| set.is_exhausted(&used))
+            .map(|(i, set)| format!("range set {i} ({set})"))
+            .collect();
+        if exhausted.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        Err(Error::not_available_limited(format!(
+            "{} exhausted: every address of every range is allocated, so ADD (one address per set) would fail; release some (DEL, GC) or enlarge the range",
+            if exhausted.len() == 1 {
+                format!("{} is", exhausted[0])
+            } else {
+                format!("{} are", exhausted.join(" and "))
+            }
+        )))
     }
 }

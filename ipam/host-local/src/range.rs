@@ -7,6 +7,7 @@
 //! allocator/range.go): gateway and start default to network + 1, end to
 //! the last address before the IPv4 broadcast (the last address for IPv6).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -191,6 +192,13 @@ impl Range {
         self.window_len().saturating_sub(skipped)
     }
 
+    /// Whether every address this range can hand out is in `taken`: the
+    /// allocator's walk would find nothing free here.
+    pub fn is_full(&self, taken: &HashSet<IpAddr>) -> bool {
+        let held = taken.iter().filter(|ip| self.is_allocatable(**ip)).count() as u128;
+        held >= self.capacity()
+    }
+
     /// Number of addresses in `[start, end]` (saturating at `u128::MAX`).
     pub fn window_len(&self) -> u128 {
         (to_u128(self.end) - to_u128(self.start)).saturating_add(1)
@@ -273,6 +281,13 @@ impl RangeSet {
     /// Whether `ip` may be handed out from this set.
     pub fn is_allocatable(&self, ip: IpAddr) -> bool {
         self.range_for(ip).is_some_and(|r| !r.is_reserved(ip))
+    }
+
+    /// Whether ADD can get no address from this set: every range of the
+    /// pool is full. One full range is not enough, the walk moves on to
+    /// the next range of the set.
+    pub fn is_exhausted(&self, taken: &HashSet<IpAddr>) -> bool {
+        self.ranges.iter().all(|r| r.is_full(taken))
     }
 
     /// How many addresses the whole set can hand out (saturating).
@@ -424,5 +439,41 @@ mod tests {
         assert_eq!(set.capacity(), 22);
         assert_eq!(set.to_string(), "10.0.0.10-10.0.0.20,10.0.0.30-10.0.0.40");
         assert!(set.contains(ip("10.0.0.35")) && !set.contains(ip("10.0.0.25")));
+    }
+
+    #[test]
+    fn a_set_is_exhausted_only_when_every_range_is_full() {
+        let n = net("10.0.0.0/24");
+        let lo = Range::new("r", n, Some(ip("10.0.0.10")), Some(ip("10.0.0.11")), None).unwrap();
+        let hi = Range::new("r", n, Some(ip("10.0.0.20")), Some(ip("10.0.0.21")), None).unwrap();
+        let set = RangeSet::new("s", vec![lo.clone(), hi.clone()]).unwrap();
+        let taken = |ips: &[&str]| ips.iter().map(|s| ip(s)).collect::<HashSet<IpAddr>>();
+        let lo_full = taken(&["10.0.0.10", "10.0.0.11", "10.0.0.20"]);
+        assert!(lo.is_full(&lo_full));
+        assert!(!hi.is_full(&lo_full));
+        assert!(!set.is_exhausted(&lo_full));
+        let all = taken(&["10.0.0.10", "10.0.0.11", "10.0.0.20", "10.0.0.21"]);
+        assert!(set.is_exhausted(&all));
+        // Addresses outside the windows do not count.
+        let outside = taken(&[
+            "10.0.0.10",
+            "10.0.0.12",
+            "10.0.0.1",
+            "10.0.0.20",
+            "10.0.0.21",
+        ]);
+        assert!(!lo.is_full(&outside) && hi.is_full(&outside));
+        assert!(!set.is_exhausted(&outside));
+        // Nor does a record of a reserved address (here the gateway).
+        let gw = Range::new(
+            "r",
+            n,
+            Some(ip("10.0.0.10")),
+            Some(ip("10.0.0.12")),
+            Some(ip("10.0.0.11")),
+        )
+        .unwrap();
+        assert!(!gw.is_full(&taken(&["10.0.0.10", "10.0.0.11"])));
+        assert!(gw.is_full(&taken(&["10.0.0.10", "10.0.0.12"])));
     }
 }

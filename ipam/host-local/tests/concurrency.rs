@@ -81,25 +81,32 @@ fn sixty_four_parallel_adds_get_distinct_addresses() {
 #[test]
 fn parallel_adds_and_dels_never_share_an_address() {
     let t = tempfile::tempdir().unwrap();
-    // A small pool, so addresses are reused many times.
+    // A small pool in both families, so addresses are reused many times.
     let c = Arc::new(dual(t.path(), "10.3.0.0/27", "fd00:3::/120"));
+    // Every address (IPv4 and IPv6) handed out and not yet released.
     let live: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let threads: Vec<_> = (0..8)
         .map(|th| {
             let (c, live) = (Arc::clone(&c), Arc::clone(&live));
             std::thread::spawn(move || {
-                let mut mine: Vec<(String, String)> = Vec::new();
+                let mut mine: Vec<(String, Vec<String>)> = Vec::new();
                 for i in 0..20 {
                     let cid = format!("t{th}-{i}");
-                    let ip = add(&ours(), &cid, &c).ips()[0].clone();
-                    if let Some(other) = live.lock().unwrap().insert(ip.clone(), cid.clone()) {
-                        panic!("{ip} handed to {cid} while {other} holds it");
+                    let ips = add(&ours(), &cid, &c).ips();
+                    assert_eq!(ips.len(), 2, "{cid}: {ips:?}");
+                    assert!(ips[0].contains('.') && ips[1].contains(':'), "{ips:?}");
+                    for ip in &ips {
+                        if let Some(other) = live.lock().unwrap().insert(ip.clone(), cid.clone()) {
+                            panic!("{ip} handed to {cid} while {other} holds it");
+                        }
                     }
-                    mine.push((cid, ip));
+                    mine.push((cid, ips));
                     if mine.len() > 2 {
-                        let (old, old_ip) = mine.remove(0);
-                        // Forget it before releasing: no false alarms.
-                        live.lock().unwrap().remove(&old_ip);
+                        let (old, old_ips) = mine.remove(0);
+                        // Forget them before releasing: no false alarms.
+                        for ip in &old_ips {
+                            live.lock().unwrap().remove(ip);
+                        }
                         del(&ours(), &old, &c).expect_ok();
                     }
                 }
@@ -109,15 +116,15 @@ fn parallel_adds_and_dels_never_share_an_address() {
         .collect();
     let mut left = BTreeMap::new();
     for th in threads {
-        for (cid, ip) in th.join().unwrap() {
-            left.insert(ip, format!("{cid}\r\neth0"));
+        for (cid, ips) in th.join().unwrap() {
+            for ip in ips {
+                left.insert(ip, format!("{cid}\r\neth0"));
+            }
         }
     }
-    let v4: BTreeMap<String, String> = assert_consistent(t.path())
-        .into_iter()
-        .filter(|(ip, _)| ip.contains('.'))
-        .collect();
-    assert_eq!(v4, left);
+    // Both families: exactly the addresses of the attachments still live.
+    assert_eq!(left.len(), 8 * 2 * 2);
+    assert_eq!(assert_consistent(t.path()), left);
 }
 
 /// How long one ADD takes here, to spread the kills over its lifetime.
@@ -132,16 +139,36 @@ fn typical_add(c: &Value) -> Duration {
 /// A completed ADD: container ID and the addresses it got.
 type Completed = (String, Vec<String>);
 
+/// What became of the ADDs of the kill test.
+#[derive(Default)]
+struct Tally {
+    /// Finished before the kill, with a result.
+    done: Vec<Completed>,
+    /// Died of the SIGKILL (container IDs).
+    killed: Vec<String>,
+    /// Anything else: an error reply, another signal.
+    other: Vec<(String, Out)>,
+}
+
+/// How many of the 500 ADDs must have completed, and how many must have
+/// been killed, for the test to mean anything. The delay adapts so that
+/// about half complete; a tenth each leaves room for a busy machine.
+const MIN_EACH: usize = 50;
+
+/// How many kills must have landed between reserving an address and
+/// replying (typically 50 to 80 of the 500 here).
+const MIN_MID_FLIGHT: usize = 10;
+
 #[test]
 fn kill_minus_nine_during_adds_leaves_a_consistent_store() {
     let t = tempfile::tempdir().unwrap();
     let c = Arc::new(dual(t.path(), "10.4.0.0/22", "fd00:4::/64"));
     let span = typical_add(&c).as_micros() as u64;
-    let done: Arc<Mutex<Vec<Completed>>> = Arc::default();
+    let tally: Arc<Mutex<Tally>> = Arc::default();
     let workers = 4;
     let threads: Vec<_> = (0..workers)
         .map(|w| {
-            let (c, done) = (Arc::clone(&c), Arc::clone(&done));
+            let (c, tally) = (Arc::clone(&c), Arc::clone(&tally));
             std::thread::spawn(move || {
                 let mut rng = Rng::seeded();
                 rng.0 ^= w as u64 * 0x9e37_79b9;
@@ -151,14 +178,21 @@ fn kill_minus_nine_during_adds_leaves_a_consistent_store() {
                 let mut span = span;
                 for i in (w..500).step_by(workers) {
                     let cid = format!("k{i}");
+                    // `spawn` returns once the plugin binary is executing.
                     let mut child = spawn(&ours(), "ADD", &cid, "eth0", "", &c);
                     std::thread::sleep(Duration::from_micros(rng.below(2 * span)));
                     let _ = child.kill();
                     let out = wait(child);
+                    let mut tally = tally.lock().unwrap();
                     if out.ok() {
-                        done.lock().unwrap().push((cid, out.ips()));
+                        tally.done.push((cid, out.ips()));
                         span = span * 19 / 20;
                     } else {
+                        if out.signal == Some(libc::SIGKILL) {
+                            tally.killed.push(cid);
+                        } else {
+                            tally.other.push((cid, out));
+                        }
                         span = span * 21 / 20 + 1;
                     }
                 }
@@ -168,25 +202,48 @@ fn kill_minus_nine_during_adds_leaves_a_consistent_store() {
     for th in threads {
         th.join().unwrap();
     }
-    let done = done.lock().unwrap().clone();
-    eprintln!("{} of 500 ADDs completed before the kill", done.len());
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    let done = &tally.done;
 
     // No partial record, no attachment holding two addresses of a family.
     let recs = assert_consistent(t.path());
-    eprintln!("{} records after the kills", recs.len());
+    let owners: HashSet<String> = recs
+        .values()
+        .map(|o| o.split("\r\n").next().unwrap().into())
+        .collect();
+    // Killed after reserving an address but before replying: the kill
+    // landed inside the store work, not only around exec or exit.
+    let mid_flight = tally.killed.iter().filter(|c| owners.contains(*c)).count();
+    eprintln!(
+        "of 500 ADDs: {} completed, {} killed ({mid_flight} of them after reserving), {} records left",
+        done.len(),
+        tally.killed.len(),
+        recs.len()
+    );
+    // Every ADD either finished or died of the kill: no ADD failed
+    // because an earlier one was killed.
+    assert!(tally.other.is_empty(), "{:?}", tally.other);
+    // The test means something only if both happened often.
+    assert!(
+        done.len() >= MIN_EACH && tally.killed.len() >= MIN_EACH,
+        "{} completed and {} killed: want at least {MIN_EACH} of each",
+        done.len(),
+        tally.killed.len()
+    );
+    assert!(
+        mid_flight >= MIN_MID_FLIGHT,
+        "only {mid_flight} kills landed between reserving an address and replying: want {MIN_MID_FLIGHT}"
+    );
     // Every completed ADD is recorded, and no address went to two of them.
     let mut seen = HashSet::new();
-    for (cid, ips) in &done {
+    for (cid, ips) in done {
+        assert_eq!(ips.len(), 2, "{cid}: {ips:?}");
         for ip in ips {
             assert!(seen.insert(ip.clone()), "{ip} handed out twice");
             assert_eq!(recs.get(ip), Some(&format!("{cid}\r\neth0")), "{ip}");
         }
     }
     // DEL finds everything, including what half-finished ADDs reserved.
-    let owners: HashSet<String> = recs
-        .values()
-        .map(|o| o.split("\r\n").next().unwrap().into())
-        .collect();
     for cid in owners {
         del(&ours(), &cid, &c).expect_ok();
     }

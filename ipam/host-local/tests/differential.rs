@@ -123,6 +123,73 @@ fn the_same_sequence_picks_the_same_addresses() {
     assert!(want.contains(&"error".to_string()), "{want:?}");
 }
 
+/// Capability `ipRanges`: both binaries put the runtime's range sets
+/// first, before the legacy `ipam.subnet` and `ipam.ranges`.
+#[test]
+fn runtime_ip_ranges_come_first_in_both() {
+    use Step::*;
+    let steps = [
+        Add("a", ""),
+        Add("b", "IP=10.60.0.9"),
+        Del("a"),
+        Add("c", ""),
+    ];
+    let with_runtime = |d: &std::path::Path| {
+        let mut c = conf(
+            d,
+            json!({"subnet": "10.61.0.0/24", "ranges": [[{"subnet": "fd00:62::/64"}]]}),
+        );
+        c["runtimeConfig"] = json!({"ipRanges": [[{"subnet": "10.60.0.0/24"}]]});
+        c
+    };
+    let want = play(&reference(), with_runtime, &steps);
+    let got = play(&ours(), with_runtime, &steps);
+    assert_eq!(got, want);
+    assert_eq!(want[0], "10.60.0.2,10.61.0.2,fd00:62::2");
+}
+
+/// CNI_ARGS edge cases where the reference's parser decides: repeated
+/// keys (the last wins, every one must decode) and empty values.
+#[test]
+fn repeated_and_empty_cni_args_like_the_reference() {
+    use Step::*;
+    let steps = [
+        Add("a", "IP=10.8.0.5;IP=10.8.0.6"),
+        Add("b", "IP="),
+        Add("c", "IP=10.8.0.7;IP="),
+        Add("d", "IP=;IP=10.8.0.9"),
+        Add("e", "IP=garbage;IP=10.8.0.10"),
+        Add("f", "IP=10.8.0.11;IP=garbage"),
+        Add("g", "IgnoreUnknown=1;IgnoreUnknown=0;FOO=x"),
+        Add("h", "IgnoreUnknown=0;IgnoreUnknown=1;FOO=x"),
+        Add("i", "IgnoreUnknown=maybe;IgnoreUnknown=1;FOO=x"),
+        Add("j", "IgnoreUnknown=1;IgnoreUnknown=maybe;FOO=x"),
+        Add("k", "IP"),
+        Add("l", "IgnoreUnknown=1;IP"),
+    ];
+    let c = |d: &std::path::Path| conf(d, json!({"ranges": [[{"subnet": "10.8.0.0/24"}]]}));
+    let want = play(&reference(), c, &steps);
+    let got = play(&ours(), c, &steps);
+    assert_eq!(got, want);
+    assert_eq!(
+        want,
+        [
+            "10.8.0.6",
+            "10.8.0.7",
+            "10.8.0.8",
+            "10.8.0.9",
+            "error",
+            "error",
+            "error",
+            "10.8.0.10",
+            "error",
+            "error",
+            "error",
+            "error"
+        ]
+    );
+}
+
 #[test]
 fn both_binaries_in_parallel_never_share_an_address() {
     let t = tempfile::tempdir().unwrap();

@@ -48,26 +48,38 @@ impl CniArgs {
     }
 
     /// The value of `key` (case-insensitive); the last occurrence wins, as
-    /// when the reference assigns a struct field twice.
+    /// when the reference assigns a struct field twice. An empty value
+    /// (`IP=`) is `Some("")`, and as the last occurrence it overrides an
+    /// earlier one, like the reference's decoding of an empty value.
+    ///
+    /// The reference decodes every occurrence, so an invalid earlier value
+    /// is an error even when a later one is valid: a plugin that validates
+    /// a key's value checks each one of [`CniArgs::get_all`].
     pub fn get(&self, key: &str) -> Option<&str> {
+        self.get_all(key).last()
+    }
+
+    /// Every value of `key` (case-insensitive), in the order given.
+    pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> {
         self.pairs
             .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether `IgnoreUnknown` is set to `1` or `true` (any case). An
-    /// invalid boolean is an error, as in the reference.
+    /// Whether `IgnoreUnknown` is set to `1` or `true` (any case). As in
+    /// the reference, which decodes each occurrence into one field, every
+    /// occurrence must be a boolean (else code 4) and the last one wins.
     pub fn ignore_unknown(&self) -> Result<bool, Error> {
-        match self.get("IgnoreUnknown") {
-            None => Ok(false),
-            Some(v) => parse_bool(v).ok_or_else(|| {
+        let mut ignore = false;
+        for v in self.get_all("IgnoreUnknown") {
+            ignore = parse_bool(v).ok_or_else(|| {
                 Error::invalid_env(format!(
                     "CNI_ARGS: IgnoreUnknown={v:?} is not a boolean (use 1, 0, true or false)"
                 ))
-            }),
+            })?;
         }
+        Ok(ignore)
     }
 
     /// Reject keys outside `known` (plus `IgnoreUnknown`) unless
@@ -170,6 +182,72 @@ mod tests {
         assert_eq!(a.check_known(&[]).unwrap_err().code, 4);
         let a = CniArgs::parse("IgnoreUnknown=maybe").unwrap();
         assert_eq!(a.check_known(&[]).unwrap_err().code, 4);
+    }
+
+    // Repeated keys, empty values and keys without '=' behave as in the
+    // reference parser (cni:pkg/types/args.go `LoadArgs`): it decodes each
+    // pair into the struct field in order, so the last occurrence wins and
+    // any occurrence that does not decode is an error.
+
+    #[test]
+    fn repeated_ignore_unknown_last_wins() {
+        let e = CniArgs::parse("IgnoreUnknown=1;IgnoreUnknown=0;FOO=x")
+            .unwrap()
+            .check_known(&["IP"])
+            .unwrap_err();
+        assert_eq!(e.code, 4);
+        assert!(e.msg.contains("FOO"), "{}", e.msg);
+        CniArgs::parse("IgnoreUnknown=0;ignoreunknown=true;FOO=x")
+            .unwrap()
+            .check_known(&["IP"])
+            .unwrap();
+    }
+
+    #[test]
+    fn every_ignore_unknown_must_be_a_boolean() {
+        // A later valid value does not excuse an earlier invalid one, nor
+        // the other way round.
+        for s in [
+            "IgnoreUnknown=maybe;IgnoreUnknown=1;FOO=x",
+            "IgnoreUnknown=1;IgnoreUnknown=maybe;FOO=x",
+            "IgnoreUnknown=;IgnoreUnknown=1",
+        ] {
+            let a = CniArgs::parse(s).unwrap();
+            let e = a.ignore_unknown().unwrap_err();
+            assert_eq!(e.code, 4, "{s}");
+            assert!(e.msg.contains("IgnoreUnknown="), "{s}: {}", e.msg);
+            assert_eq!(a.check_known(&["FOO"]).unwrap_err().code, 4, "{s}");
+        }
+    }
+
+    #[test]
+    fn repeated_ip_last_wins_and_all_are_kept() {
+        let a = CniArgs::parse("IP=10.0.0.5;K8S_POD_NAME=p;ip=10.0.0.6").unwrap();
+        assert_eq!(a.get("IP"), Some("10.0.0.6"));
+        assert_eq!(
+            a.get_all("IP").collect::<Vec<_>>(),
+            ["10.0.0.5", "10.0.0.6"]
+        );
+        assert_eq!(a.get_all("MAC").count(), 0);
+    }
+
+    #[test]
+    fn empty_value_is_present_and_overrides() {
+        let a = CniArgs::parse("IP=").unwrap();
+        assert_eq!(a.pairs(), [("IP".to_string(), String::new())]);
+        assert_eq!(a.get("IP"), Some(""));
+        a.check_known(&["IP"]).unwrap();
+        let a = CniArgs::parse("IP=10.0.0.5;IP=").unwrap();
+        assert_eq!(a.get("IP"), Some(""));
+    }
+
+    #[test]
+    fn key_without_equals_is_code_4_even_with_ignore_unknown() {
+        for s in ["IP", "IgnoreUnknown=1;IP", "IP;IgnoreUnknown=1"] {
+            let e = CniArgs::parse(s).unwrap_err();
+            assert_eq!(e.code, 4, "{s}");
+            assert!(e.msg.contains("\"IP\""), "{s}: {}", e.msg);
+        }
     }
 
     #[test]

@@ -265,6 +265,34 @@ fn bad_requests_name_the_address() {
     assert!(e.msg.contains("runtimeConfig.ips"), "{}", e.msg);
 }
 
+/// Repeated and empty `IP=` as in the reference, which decodes each
+/// occurrence into one field: the last one is the request, an empty one
+/// requests nothing, and an invalid one is an error wherever it is.
+#[test]
+fn repeated_and_empty_ip_args_follow_the_reference() {
+    let requested =
+        |cni_args: &str| Config::load(&cmd(dual(), cni_args), true).map(|c| c.requested);
+    assert_eq!(
+        requested("IP=10.0.0.5;IP=10.0.0.6").unwrap(),
+        [Some(ip("10.0.0.6")), None, None]
+    );
+    assert_eq!(
+        requested("IP=10.0.0.5,fd00::5;IP=fd00::6").unwrap(),
+        [None, None, Some(ip("fd00::6"))]
+    );
+    assert_eq!(requested("IP=").unwrap(), [None, None, None]);
+    assert_eq!(requested("IP=10.0.0.5;IP=").unwrap(), [None, None, None]);
+    assert_eq!(
+        requested("IP=;IP=10.0.0.5").unwrap(),
+        [Some(ip("10.0.0.5")), None, None]
+    );
+    for s in ["IP=banana;IP=10.0.0.6", "IP=10.0.0.6;IP=banana"] {
+        let e = requested(s).unwrap_err();
+        assert_eq!(e.code, 4, "{s}");
+        assert!(e.msg.contains("banana"), "{s}: {}", e.msg);
+    }
+}
+
 #[test]
 fn requested_parse_forms() {
     assert_eq!(parse_requested(" 10.0.0.5 "), Some(ip("10.0.0.5")));

@@ -204,15 +204,22 @@ pub fn scan(dir: &Path) -> Result<Vec<Record>, Error> {
     Ok(out)
 }
 
-/// The addresses of every record name in `dir`, without reading contents
-/// (for STATUS: cheap, and content does not matter for counting).
+/// The addresses taken in `dir`, without reading contents (for STATUS:
+/// cheap, and content does not matter for counting). Only names an
+/// allocation would collide with count: the canonical text of an address,
+/// the name ADD links to. A stray `::ffff:10.0.0.2` or `fd00:0::2` does
+/// not keep `10.0.0.2` or `fd00::2` from being handed out.
 pub fn addresses(dir: &Path) -> Result<Vec<IpAddr>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))?;
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| io_err("listing", dir, e))?;
-        if let Some(ip) = record_ip(&entry.file_name()) {
-            out.push(ip.to_canonical());
+        let name = entry.file_name();
+        if let Some(ip) = record_ip(&name)
+            && ip.to_canonical() == ip
+            && name.to_str() == Some(ip.to_string().as_str())
+        {
+            out.push(ip);
         }
     }
     Ok(out)
@@ -256,6 +263,27 @@ mod tests {
         assert!(Key::new(&"a".repeat(250), "eth0").index_name().is_some());
         assert!(Owner::parse(b"c1\r\neth0\r\nx").index_name().is_none());
         assert!(Owner::Unknown.index_name().is_none());
+    }
+
+    #[test]
+    fn taken_addresses_are_the_canonical_names() {
+        let d = tempfile::tempdir().unwrap();
+        for name in [
+            "10.0.0.2",
+            "fd00::2",
+            "::ffff:10.0.0.3",
+            "fd00:0::3",
+            "lock",
+        ] {
+            std::fs::write(d.path().join(name), "c\r\neth0").unwrap();
+        }
+        let mut got: Vec<String> = addresses(d.path())
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["10.0.0.2", "fd00::2"]);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -49,7 +52,10 @@ pub fn dual(data_dir: &Path, v4: &str, v6: &str) -> Value {
 /// The outcome of one plugin run.
 #[derive(Debug, Clone)]
 pub struct Out {
+    /// Exit code; -1 when the process was killed by a signal.
     pub code: i32,
+    /// The signal that killed the process, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -141,9 +147,83 @@ pub fn wait(child: Child) -> Out {
     let out = child.wait_with_output().unwrap();
     Out {
         code: out.status.code().unwrap_or(-1),
+        signal: out.status.signal(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Run one call to completion in a private mount namespace of its own, in
+/// which `readonly` (an existing directory) is a read-only bind mount of
+/// itself and each of `writable` (existing paths below it) is a writable
+/// bind mount of itself again. Nothing changes in the test's own mount
+/// namespace: the child unshares its namespace and makes every mount in it
+/// private (as `unshare -m` does) before mounting anything, and a failure
+/// of either step fails the spawn before any mount is made. The namespace
+/// dies with the child.
+pub fn run_readonly(
+    readonly: &Path,
+    writable: &[&Path],
+    bin: &Path,
+    verb: &str,
+    conf: &Value,
+) -> Out {
+    let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+    let ro = cstr(readonly);
+    let rw: Vec<CString> = writable.iter().map(|p| cstr(p)).collect();
+    let mut cmd = command(bin, verb, "", "", "");
+    // SAFETY: the closure runs in the forked child between fork and exec.
+    // It only makes raw system calls on C strings built before the fork
+    // (no allocation, no locks, nothing shared with other threads), and
+    // `io::Error::last_os_error` does not allocate.
+    unsafe {
+        cmd.pre_exec(move || {
+            let check = |rc: libc::c_int| {
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            let none = std::ptr::null::<libc::c_char>();
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            let bind = |path: &CString, flags: libc::c_ulong| {
+                check(libc::mount(
+                    path.as_ptr(),
+                    path.as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ))?;
+                // A bind mount inherits the flags of the mount it comes
+                // from: set them explicitly.
+                check(libc::mount(
+                    none,
+                    path.as_ptr(),
+                    none,
+                    libc::MS_REMOUNT | libc::MS_BIND | flags,
+                    std::ptr::null(),
+                ))
+            };
+            bind(&ro, libc::MS_RDONLY)?;
+            for path in &rw {
+                bind(path, 0)?;
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(conf.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    wait(child)
 }
 
 /// Run one call to completion.
