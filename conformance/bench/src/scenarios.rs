@@ -179,7 +179,10 @@ fn floor_note(t: &Target, net: &Network, pods: usize) -> String {
     let bridge = net.plugins[0]["bridge"].as_str().unwrap_or_default();
     match floor::measure(&t.host, bridge, FLOOR_REPS) {
         Ok(f) => format!("{}: kernel floor with {pods} pods: {f}", t.label),
-        Err(e) => format!("{}: kernel floor with {pods} pods not measured: {e}", t.label),
+        Err(e) => format!(
+            "{}: kernel floor with {pods} pods not measured: {e}",
+            t.label
+        ),
     }
 }
 
