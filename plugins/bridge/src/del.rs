@@ -59,27 +59,17 @@ fn prev_addrs(args: &CmdArgs) -> Option<Vec<IpNet>> {
 }
 
 /// Run DEL. The three parts that wait on the kernel or another process
-/// (deleting the veth waits for RCU in the kernel; the IPAM plugin and the
-/// firewall commit are separate processes) run at the same time: they touch
-/// disjoint state, and DEL's latency becomes the slowest of them instead
-/// of their sum.
+/// (deleting the veth waits for RCU in the kernel; the firewall commit
+/// waits in the kernel too; the IPAM plugin is a separate process) run at
+/// the same time: they touch disjoint state, and DEL's latency becomes the
+/// slowest of them instead of their sum.
 pub fn run(args: &CmdArgs) -> Result<(), Error> {
     let conf = config::load(args)?;
     let mut errors: Vec<Error> = Vec::new();
 
-    let pod = find_link(args).unwrap_or_else(|e| {
-        errors.push(e.context(format!("looking up {}", args.ifname)));
-        None
-    });
-    // By name, on both backends, whether or not ipMasq is set now and
-    // whether or not the addresses are known (the reference leaks the
-    // chain when the link is already gone). Free when nothing is there.
-    let known = pod
-        .as_ref()
-        .map(|p| p.addrs.clone())
-        .or_else(|| prev_addrs(args));
-
     std::thread::scope(|s| {
+        // The IPAM plugin first: a process start plus its run is the
+        // longest of the three parts, and it needs nothing found here.
         let ipam = conf.net.ipam_type().map(|ipam| {
             s.spawn(move || {
                 args.require_path("the IPAM plugin")
@@ -88,11 +78,23 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
                     .map_err(|e| e.context(format!("IPAM plugin {ipam:?}")))
             })
         });
+
+        let pod = find_link(args).unwrap_or_else(|e| {
+            errors.push(e.context(format!("looking up {}", args.ifname)));
+            None
+        });
+        // By name, on both backends, whether or not ipMasq is set now and
+        // whether or not the addresses are known (the reference leaks the
+        // chain when the link is already gone). Free when nothing is there.
+        let known = pod
+            .as_ref()
+            .map(|p| p.addrs.clone())
+            .or_else(|| prev_addrs(args));
         let masq = conf.has_ipam().then(|| {
-            let (net, known) = (&conf.net.name, known.as_deref());
+            let net = &conf.net.name;
             s.spawn(move || {
                 MasqInstance::new(net, &args.container_id, &args.ifname)
-                    .and_then(|inst| inst.teardown(known))
+                    .and_then(|inst| inst.teardown(known.as_deref()))
                     .map_err(|e| Error::from(e).context("removing masquerade rules"))
             })
         });
