@@ -88,6 +88,27 @@ fn check_passes_then_notices_what_was_removed() {
     assert!(msg.contains("prevResult"), "{msg}");
 }
 
+/// With `ipMasqBackend: nftables` CHECK looks for the pod's rule in table
+/// `inet cni_plugins_masquerade` and notices when it is gone.
+#[test]
+fn check_notices_a_removed_nft_masquerade_rule() {
+    let node = Node::new();
+    let conf = node.conf(json!({"ipMasqBackend": "nftables"}));
+    let pod = node.sb.pod();
+    let r = node.add("ctr-nft", &pod, &conf);
+    node.check("ctr-nft", &pod, &conf, &r).expect_ok();
+    let ruleset = node
+        .sb
+        .host
+        .sh_ok("nft list table inet cni_plugins_masquerade");
+    assert!(ruleset.contains("ctr-nft"), "{ruleset}");
+    node.sb
+        .host
+        .sh_ok("nft flush chain inet cni_plugins_masquerade masq_checks");
+    let (code, msg) = error_of(&node.check("ctr-nft", &pod, &conf, &r));
+    assert!(code >= 100 && msg.contains("masquerade"), "{code}: {msg}");
+}
+
 /// The masquerade chain of container `cid`, asserted present.
 fn masq_chain(node: &Node, cid: &str) -> String {
     let chain = netkit::firewall::MasqInstance::new(NET, cid, "eth0")
