@@ -16,7 +16,9 @@ pub struct Sample {
     pub wall: Duration,
     /// User + system CPU time of the process and its waited-for children.
     pub cpu: Duration,
-    /// Peak resident set size of the process tree, KiB.
+    /// Peak resident set size of the process tree, KiB, from wait4(2). It
+    /// includes the pages the child inherited from this (forked) process
+    /// before exec, so it is at least this benchmark's own RSS at the time.
     pub max_rss_kib: u64,
     /// Exit status 0.
     pub ok: bool,
