@@ -27,7 +27,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use super::error::FirewallError;
 use super::iptables::Rule;
 use super::iptables::nftenc::{self, Unsupported};
-use super::probe::NfProto;
+use super::probe::{NfProto, Prober, RuleList};
 use super::types::Family;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -224,6 +224,32 @@ impl NfBatch {
         put_str(&mut a, NFTA_CHAIN_NAME, chain);
         let what = format!("delete chain {} {table} {chain}", family_name(family));
         self.push(what, NFT_MSG_DELCHAIN, family, a);
+    }
+
+    /// Queue the deletion of `family table chain` together with every rule
+    /// of `from` that jumps to it. The jumps are found by their target in
+    /// a dump of `from` (handles are what a delete needs), so their matches
+    /// need not be known. Returns false, queueing nothing, when the kernel
+    /// gave no reliable answer about `from`.
+    pub fn remove_chain_and_jumps(
+        &mut self,
+        prober: &mut Prober,
+        family: NfProto,
+        table: &str,
+        from: &str,
+        chain: &str,
+    ) -> bool {
+        match prober.rules(family, table, from) {
+            RuleList::Unknown => return false,
+            RuleList::Absent => {}
+            RuleList::Rules(rules) => {
+                for r in rules.iter().filter(|r| r.target.as_deref() == Some(chain)) {
+                    self.delete_rule(family, table, from, r.handle);
+                }
+            }
+        }
+        self.delete_chain(family, table, chain);
+        true
     }
 
     /// The datagram: BEGIN, the operations (sequence numbers 1..=n), END.

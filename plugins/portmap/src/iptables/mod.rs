@@ -51,7 +51,7 @@ use netkit::firewall::iptables::save::normalize;
 use netkit::firewall::iptables::syntax::join;
 use netkit::firewall::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, run};
 use netkit::firewall::nfbatch::NfBatch;
-use netkit::firewall::probe::{NfProto, Presence, Prober, RuleList};
+use netkit::firewall::probe::{NfProto, Presence, Prober};
 use netkit::firewall::tools::{self, IptablesVariant, Tool};
 use netkit::firewall::{ChainName, Family, FirewallError, Ident, names};
 
@@ -346,22 +346,9 @@ fn fast_teardown(
             Presence::Present => {}
         }
         let nf = nf_proto(family);
-        match p.rules(nf, NAT.as_str(), TOP_DNAT) {
-            RuleList::Absent => {}
-            RuleList::Unknown => {
-                rest.push(family);
-                continue;
-            }
-            RuleList::Rules(rules) => {
-                for r in rules
-                    .iter()
-                    .filter(|r| r.target.as_deref() == Some(pod.dn_chain.as_str()))
-                {
-                    batch.delete_rule(nf, NAT.as_str(), TOP_DNAT, r.handle);
-                }
-            }
+        if !batch.remove_chain_and_jumps(p, nf, NAT.as_str(), TOP_DNAT, pod.dn_chain.as_str()) {
+            rest.push(family);
         }
-        batch.delete_chain(nf, NAT.as_str(), pod.dn_chain.as_str());
     }
     batch.commit()?;
     Ok(rest)

@@ -12,7 +12,7 @@ use crate::firewall::iptables::save::normalize;
 use crate::firewall::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, Target, run};
 use crate::firewall::names;
 use crate::firewall::nfbatch::NfBatch;
-use crate::firewall::probe::{NfProto, Presence, Prober, RuleList};
+use crate::firewall::probe::{NfProto, Presence, Prober};
 use crate::firewall::tools::{self, IptablesVariant, Tool};
 use crate::firewall::types::{ChainName, Comment, Family, Ident};
 
@@ -210,26 +210,18 @@ fn fast_teardown(
             }
             Presence::Present => {}
         }
-        let (Some(p), nf) = (prober.as_mut(), nf_proto(family)) else {
+        let queued = prober.as_mut().is_some_and(|p| {
+            batch.remove_chain_and_jumps(
+                p,
+                nf_proto(family),
+                NAT.as_str(),
+                POSTROUTING,
+                chain.as_str(),
+            )
+        });
+        if !queued {
             rest.push(family);
-            continue;
-        };
-        match p.rules(nf, NAT.as_str(), POSTROUTING) {
-            RuleList::Absent => {}
-            RuleList::Unknown => {
-                rest.push(family);
-                continue;
-            }
-            RuleList::Rules(rules) => {
-                for r in rules
-                    .iter()
-                    .filter(|r| r.target.as_deref() == Some(chain.as_str()))
-                {
-                    batch.delete_rule(nf, NAT.as_str(), POSTROUTING, r.handle);
-                }
-            }
         }
-        batch.delete_chain(nf, NAT.as_str(), chain.as_str());
     }
     batch.commit()?;
     Ok(rest)
