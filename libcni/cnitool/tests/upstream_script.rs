@@ -345,13 +345,7 @@ fn one_run(tool: Tool, plugins: &Path, ifname: Option<&'static str>) -> Seen {
             .contains(&"10.97.0.1/24".to_string()),
         "{what}: bridge address"
     );
-    let veths: Vec<String> = run
-        .sb
-        .host
-        .link_names()
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
+    let veths = host_veths(&run);
     assert_eq!(veths.len(), 1, "{what}: host veths {veths:?}");
     let nat = run.nat_raw();
     for chain in [run.masq_chain(), run.dnat_chain()] {
@@ -403,13 +397,7 @@ fn one_run(tool: Tool, plugins: &Path, ifname: Option<&'static str>) -> Seen {
 
     // After del, del: nothing of the container is left.
     assert_eq!(run.pod.link_names(), ["lo"], "{what}: pod links after del");
-    let veths: Vec<String> = run
-        .sb
-        .host
-        .link_names()
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect();
+    let veths = host_veths(&run);
     assert!(veths.is_empty(), "{what}: host veths left {veths:?}");
     let left: Vec<(String, String)> = run
         .records()
@@ -488,4 +476,14 @@ fn upstream_style_script_same_result_with_both_tools_and_both_plugin_sets() {
 #[test]
 fn upstream_style_script_with_cni_ifname_net1() {
     same_everywhere(Some("net1"));
+}
+
+/// The veth links in the run's fake host.
+fn host_veths(run: &Run) -> Vec<String> {
+    run.sb
+        .host
+        .link_names()
+        .into_iter()
+        .filter(|l| l.starts_with("veth"))
+        .collect()
 }
