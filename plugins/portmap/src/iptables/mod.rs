@@ -44,6 +44,8 @@
 pub mod rules;
 
 use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 
 use ipnet::IpNet;
 use libcni::spec::Attachment;
@@ -174,6 +176,46 @@ fn fast_setup(
     Some(batch.commit())
 }
 
+/// Serializes the creation of the shared chains on a node. Two first ADDs
+/// racing would both append the entry rules (PREROUTING, OUTPUT,
+/// POSTROUTING): iptables-nft-restore replays its appends when the ruleset
+/// changed under it, so `-N` failing does not stop them. The lock is taken
+/// only while a shared chain is missing (once per node and family); it is
+/// our own file, not the xtables lock, which iptables-legacy-restore
+/// `--wait` takes itself.
+const SETUP_LOCK: &str = "/run/cni-portmap-setup.lock";
+
+/// Take [`SETUP_LOCK`] when one of the shared chains `family` needs is not
+/// known to exist. None when nothing is missing, or when the lock file
+/// cannot be opened (then the retry below is all there is).
+fn lock_if_creating(probe: &mut Probe, conf: &PortmapConf, family: Family) -> Option<File> {
+    let mut shared = vec![TOP_DNAT];
+    if conf.snat && conf.external_set_mark_chain.is_none() {
+        shared.extend([SETMARK, MASQ]);
+    }
+    if shared
+        .iter()
+        .all(|c| probe.chain(family, c) == Presence::Present)
+    {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(SETUP_LOCK);
+    match file.and_then(|f| f.lock().map(|()| f)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            libcni::cni_warn!(
+                "portmap: not serializing the shared chains' creation: {SETUP_LOCK}: {e}"
+            );
+            None
+        }
+    }
+}
+
 fn setup_family(
     probe: &mut Probe,
     conf: &PortmapConf,
@@ -181,6 +223,9 @@ fn setup_family(
     family: Family,
     net: IpNet,
 ) -> Result<(), FirewallError> {
+    // Held until the script is committed; the probes below see what an
+    // ADD that held it before us made.
+    let _lock = lock_if_creating(probe, conf, family);
     // A concurrent ADD may create a shared chain between our probe and our
     // commit (then `-N` fails and nothing is applied): probe again.
     let mut attempt = 0;
