@@ -145,13 +145,9 @@ fn fast_setup(
     if conf.mark_masq_bit != DEFAULT_MARK_BIT {
         return None;
     }
-    let own_mark_chains = conf.snat && conf.external_set_mark_chain.is_none();
+    let shared = shared_chains(conf);
     let mut batch = NfBatch::new();
     for (family, net) in addrs.each() {
-        let mut shared = vec![TOP_DNAT];
-        if own_mark_chains {
-            shared.extend([SETMARK, MASQ]);
-        }
         if shared
             .iter()
             .any(|c| probe.chain(family, c) != Presence::Present)
@@ -176,6 +172,17 @@ fn fast_setup(
     Some(batch.commit())
 }
 
+/// The shared chains an ADD with `conf` needs: the DNAT entry chain, and
+/// the mark and masquerade chains unless snat is off or an external chain
+/// sets the mark.
+fn shared_chains(conf: &PortmapConf) -> Vec<&'static str> {
+    let mut shared = vec![TOP_DNAT];
+    if conf.snat && conf.external_set_mark_chain.is_none() {
+        shared.extend([SETMARK, MASQ]);
+    }
+    shared
+}
+
 /// Serializes the creation of the shared chains on a node. Two first ADDs
 /// racing would both append the entry rules (PREROUTING, OUTPUT,
 /// POSTROUTING): iptables-nft-restore replays its appends when the ruleset
@@ -189,11 +196,7 @@ const SETUP_LOCK: &str = "/run/cni-portmap-setup.lock";
 /// known to exist. None when nothing is missing, or when the lock file
 /// cannot be opened (then the retry below is all there is).
 fn lock_if_creating(probe: &mut Probe, conf: &PortmapConf, family: Family) -> Option<File> {
-    let mut shared = vec![TOP_DNAT];
-    if conf.snat && conf.external_set_mark_chain.is_none() {
-        shared.extend([SETMARK, MASQ]);
-    }
-    if shared
+    if shared_chains(conf)
         .iter()
         .all(|c| probe.chain(family, c) == Presence::Present)
     {
