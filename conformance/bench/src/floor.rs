@@ -5,7 +5,7 @@
 //! growth an implementation adds (process starts, reads of state).
 //!
 //! What one sample does, in the target's fake host (the same work a bridge
-//! ADD/DEL must do, with netkit's netlink and nfnetlink code):
+//! ADD/DEL must do, with hostnet's netlink and nfnetlink code):
 //! - **port up**: a veth pair made in a scratch pod namespace with its peer
 //!   in the host, the peer put on the bridge, both ends up, then waited on
 //!   until the port is operationally up;
@@ -17,10 +17,10 @@
 use std::time::{Duration, Instant};
 
 use cni_sandbox::Netns;
+use hostnet::netlink::VethSpec;
+use hostnet::{NetNs, Netlink};
 use ipnet::IpNet;
-use netkit::firewall::{Backend, MasqInstance};
-use netkit::netlink::VethSpec;
-use netkit::{NetNs, Netlink};
+use netfilter::{Backend, MasqInstance};
 
 use crate::stats::median;
 

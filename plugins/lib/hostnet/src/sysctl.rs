@@ -1,0 +1,158 @@
+//! Kernel parameters under `/proc/sys`.
+//!
+//! `/proc/sys/net` shows the network namespace of the *calling thread*
+//! (procfs resolves it per task), so inside [`crate::NetNs::run`] these
+//! functions read and write the pod's values.
+//!
+//! Keys are given either with slashes (`net/ipv6/conf/eth0/accept_dad`),
+//! which is the only way to name an interface containing a dot such as
+//! `br0.100`, or with dots (`net.ipv4.ip_forward`) when there is no slash.
+
+use std::io;
+use std::path::PathBuf;
+
+const BASE: &str = "/proc/sys";
+
+/// A sysctl that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SysctlError {
+    /// The key is malformed (empty, `..`, absolute...).
+    #[error("invalid sysctl key {key:?}: {why}")]
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// Reading or writing failed.
+    #[error("{op} sysctl {key} ({path}): {source}")]
+    Io {
+        /// "read" or "write".
+        op: &'static str,
+        /// The key as given.
+        key: String,
+        /// The file under /proc/sys.
+        path: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl SysctlError {
+    /// The key does not exist (e.g. IPv6 disabled, or no such interface).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, SysctlError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// The file under /proc/sys for `key`.
+pub fn path_of(key: &str) -> Result<PathBuf, SysctlError> {
+    let invalid = |why| SysctlError::InvalidKey {
+        key: key.to_string(),
+        why,
+    };
+    let rel = if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    };
+    if rel.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if rel.contains('\0') {
+        return Err(invalid("it contains a NUL byte"));
+    }
+    for part in rel.split('/') {
+        match part {
+            "" => {
+                return Err(invalid(
+                    "it has an empty path component (or starts with '/')",
+                ));
+            }
+            "." | ".." => return Err(invalid("'.' and '..' are not allowed")),
+            _ => {}
+        }
+    }
+    Ok(PathBuf::from(BASE).join(rel))
+}
+
+/// The current value, without the trailing newline.
+pub fn get(key: &str) -> Result<String, SysctlError> {
+    let path = path_of(key)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| SysctlError::Io {
+        op: "read",
+        key: key.to_string(),
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(text.trim_end_matches('\n').to_string())
+}
+
+/// Set `key` to `value` unless it already has that value (compared after
+/// trimming whitespace, so "1" matches "1\n"). Returns whether it wrote.
+/// Skipping the write avoids side effects some keys have even when
+/// rewritten with the same value, and works in read-only cases where the
+/// value is already right.
+pub fn set(key: &str, value: &str) -> Result<bool, SysctlError> {
+    if get(key)?.trim() == value.trim() {
+        return Ok(false);
+    }
+    write(key, value)?;
+    Ok(true)
+}
+
+/// Write `value` to `key` without reading it first: for callers that
+/// already know the current value differs (e.g. from the link's
+/// `IFLA_AF_SPEC`, [`crate::netlink::LinkInfo::ipv6_conf`]), which saves a
+/// /proc/sys lookup that costs O(namespaces on the node).
+pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
+    let path = path_of(key)?;
+    std::fs::write(&path, value.as_bytes()).map_err(|source| SysctlError::Io {
+        op: "write",
+        key: key.to_string(),
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_dots_or_slashes() {
+        assert_eq!(
+            path_of("net.ipv4.ip_forward").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
+        assert_eq!(
+            path_of("net/ipv6/conf/br0.100/accept_ra").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv6/conf/br0.100/accept_ra")
+        );
+    }
+
+    #[test]
+    fn rejects_traversal_and_empty() {
+        for bad in [
+            "",
+            "/net/ipv4/ip_forward",
+            "net/../../etc/passwd",
+            "net//x",
+            "net/./x",
+            "net.ipv4..x",
+            "a\0b",
+        ] {
+            let e = path_of(bad).unwrap_err();
+            assert!(matches!(e, SysctlError::InvalidKey { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn reads_a_value_and_reports_missing_keys() {
+        let v = get("kernel/ostype").unwrap();
+        assert_eq!(v, "Linux");
+        let e = get("net/ipv4/conf/no-such-if0/forwarding").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert!(e.to_string().contains("no-such-if0"), "{e}");
+    }
+}

@@ -1,0 +1,443 @@
+//! iptables rules encoded the way iptables-nft 1.8 writes them into
+//! nf_tables, so that they can be added in an nfnetlink transaction
+//! ([`crate::nfbatch`]) instead of through `iptables-restore`.
+//!
+//! Why: iptables-nft 1.8.9 fetches and parses every rule of the table
+//! before any change, even an append to a one-rule chain (measured: 3.7 ms
+//! on an empty nat table, 10 ms with the state of 1,000 pods), so a tool
+//! exec per pod start grows with the node. Written directly, a rule costs
+//! the same whatever the table holds.
+//!
+//! Compatibility is the point: the expressions are exactly those of
+//! iptables-nft's `nft_ipv4_add`/`nft_ipv6_add` (nft-shared.c, nft-ipv4.c):
+//! input and output interface (`meta iifname`/`oifname` + `cmp` of the name
+//! with its NUL, or of the prefix for a `+` wildcard), protocol (`meta
+//! l4proto` + `cmp`), source and destination (`payload` of the bytes the
+//! prefix covers + `cmp`, with a `bitwise` mask of the full address when the
+//! prefix is not byte aligned), then the matches in order (`-m tcp/udp
+//! --dport` natively as `payload` transport header + 2; `comment` and
+//! `multiport` as xt compat `match` expressions with their kernel info
+//! structs), a `counter`, and the verdict (`immediate`) or the xt `target`
+//! (DNAT revision 2, MASQUERADE revision 0). Rules carry `NFTA_RULE_COMPAT` with the protocol, as
+//! iptables-nft sends it, which xt matches need at check time.
+//! iptables-save, `iptables -C/-D` and the reference plugins read such
+//! rules as if iptables-nft had written them; tests compare the kernel's
+//! serialisation of both writers byte for byte.
+//!
+//! Anything else (SCTP ports, addrtype, mark, the MARK target) is
+//! [`Unsupported`] and the caller uses iptables-restore.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+
+use super::rule::{Module, Rule, Target};
+use crate::types::{Family, IfName, Protocol};
+
+/// The rule uses something this encoder does not write; use
+/// iptables-restore for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported(pub &'static str);
+
+/// An encoded rule: the content of `NFTA_RULE_EXPRESSIONS` and of
+/// `NFTA_RULE_COMPAT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The expression list (a sequence of `NFTA_LIST_ELEM`).
+    pub expressions: Vec<u8>,
+    /// The compat attributes (protocol, flags).
+    pub compat: Vec<u8>,
+}
+
+// linux/netfilter/nf_tables.h
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_META_DREG: u16 = 1;
+const NFTA_META_KEY: u16 = 2;
+const NFT_META_IIFNAME: u32 = 6;
+const NFT_META_OIFNAME: u32 = 7;
+const NFT_META_L4PROTO: u32 = 16;
+const NFTA_CMP_SREG: u16 = 1;
+const NFTA_CMP_OP: u16 = 2;
+const NFTA_CMP_DATA: u16 = 3;
+const NFT_CMP_EQ: u32 = 0;
+const NFT_CMP_NEQ: u32 = 1;
+const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+const NFTA_PAYLOAD_DREG: u16 = 1;
+const NFTA_PAYLOAD_BASE: u16 = 2;
+const NFTA_PAYLOAD_OFFSET: u16 = 3;
+const NFTA_PAYLOAD_LEN: u16 = 4;
+const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+const NFTA_BITWISE_SREG: u16 = 1;
+const NFTA_BITWISE_DREG: u16 = 2;
+const NFTA_BITWISE_LEN: u16 = 3;
+const NFTA_BITWISE_MASK: u16 = 4;
+const NFTA_BITWISE_XOR: u16 = 5;
+const NFTA_COUNTER_BYTES: u16 = 1;
+const NFTA_COUNTER_PACKETS: u16 = 2;
+const NFTA_IMMEDIATE_DREG: u16 = 1;
+const NFTA_IMMEDIATE_DATA: u16 = 2;
+const NFTA_RULE_COMPAT_PROTO: u16 = 1;
+const NFTA_RULE_COMPAT_FLAGS: u16 = 2;
+// linux/netfilter/nf_tables_compat.h (same numbers for match and target)
+const NFTA_XT_NAME: u16 = 1;
+const NFTA_XT_REV: u16 = 2;
+const NFTA_XT_INFO: u16 = 3;
+/// The register iptables-nft 1.8 loads into, and the verdict register.
+const NFT_REG_1: u32 = 1;
+const NFT_REG_VERDICT: u32 = 0;
+/// Verdicts (linux/netfilter.h, nf_tables.h).
+const NF_DROP: i32 = 0;
+const NF_ACCEPT: i32 = 1;
+const NFT_JUMP: i32 = -3;
+const NFT_RETURN: i32 = -5;
+const NLA_F_NESTED: u16 = 0x8000;
+/// xt_multiport: XT_MULTIPORT_DESTINATION, XT_MULTI_PORTS.
+const XT_MULTIPORT_DESTINATION: u8 = 1;
+const XT_MULTI_PORTS: usize = 15;
+/// nf_nat: NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED.
+const NF_NAT_RANGE_MAP_IPS: u32 = 1;
+const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 2;
+
+/// An attribute writer.
+#[derive(Default)]
+struct Buf(Vec<u8>);
+
+impl Buf {
+    fn put(&mut self, ty: u16, value: &[u8]) {
+        self.0
+            .extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+        self.0.extend_from_slice(&ty.to_ne_bytes());
+        self.0.extend_from_slice(value);
+        while !self.0.len().is_multiple_of(4) {
+            self.0.push(0);
+        }
+    }
+
+    fn u32(&mut self, ty: u16, v: u32) {
+        self.put(ty, &v.to_be_bytes());
+    }
+
+    fn str(&mut self, ty: u16, s: &str) {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        self.put(ty, &v);
+    }
+
+    fn nest(&mut self, ty: u16, inner: impl FnOnce(&mut Buf)) {
+        let mut b = Buf::default();
+        inner(&mut b);
+        self.put(ty | NLA_F_NESTED, &b.0);
+    }
+
+    /// One expression of the list.
+    fn expr(&mut self, name: &str, data: impl FnOnce(&mut Buf)) {
+        self.nest(NFTA_LIST_ELEM, |e| {
+            e.str(NFTA_EXPR_NAME, name);
+            e.nest(NFTA_EXPR_DATA, data);
+        });
+    }
+
+    fn meta(&mut self, key: u32) {
+        self.expr("meta", |d| {
+            d.u32(NFTA_META_KEY, key);
+            d.u32(NFTA_META_DREG, NFT_REG_1);
+        });
+    }
+
+    fn cmp(&mut self, negate: bool, data: &[u8]) {
+        self.expr("cmp", |d| {
+            d.u32(NFTA_CMP_SREG, NFT_REG_1);
+            d.u32(NFTA_CMP_OP, if negate { NFT_CMP_NEQ } else { NFT_CMP_EQ });
+            d.nest(NFTA_CMP_DATA, |v| v.put(NFTA_DATA_VALUE, data));
+        });
+    }
+
+    fn payload(&mut self, base: u32, offset: u32, len: u32) {
+        self.expr("payload", |d| {
+            d.u32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+            d.u32(NFTA_PAYLOAD_BASE, base);
+            d.u32(NFTA_PAYLOAD_OFFSET, offset);
+            d.u32(NFTA_PAYLOAD_LEN, len);
+        });
+    }
+
+    fn bitwise(&mut self, mask: &[u8]) {
+        self.expr("bitwise", |d| {
+            d.u32(NFTA_BITWISE_SREG, NFT_REG_1);
+            d.u32(NFTA_BITWISE_DREG, NFT_REG_1);
+            d.u32(NFTA_BITWISE_LEN, mask.len() as u32);
+            d.nest(NFTA_BITWISE_MASK, |v| v.put(NFTA_DATA_VALUE, mask));
+            d.nest(NFTA_BITWISE_XOR, |v| {
+                v.put(NFTA_DATA_VALUE, &vec![0; mask.len()])
+            });
+        });
+    }
+
+    fn xt(&mut self, kind: &str, name: &str, rev: u32, info: &[u8]) {
+        self.expr(kind, |d| {
+            d.str(NFTA_XT_NAME, name);
+            d.u32(NFTA_XT_REV, rev);
+            d.put(NFTA_XT_INFO, info);
+        });
+    }
+
+    fn verdict(&mut self, code: i32, chain: Option<&str>) {
+        self.expr("immediate", |d| {
+            d.u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+            d.nest(NFTA_IMMEDIATE_DATA, |data| {
+                data.nest(NFTA_DATA_VERDICT, |v| {
+                    v.put(NFTA_VERDICT_CODE, &code.to_be_bytes());
+                    if let Some(c) = chain {
+                        v.str(NFTA_VERDICT_CHAIN, c);
+                    }
+                });
+            });
+        });
+    }
+}
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// iptables-nft's add_iniface/add_outiface.
+fn interface(b: &mut Buf, key: u32, name: &IfName, negate: bool) -> Result<(), Unsupported> {
+    let n = name.as_str();
+    b.meta(key);
+    match n.strip_suffix('+') {
+        Some("") => return Err(Unsupported("interface wildcard '+' alone")),
+        Some(prefix) => b.cmp(negate, prefix.as_bytes()),
+        None => {
+            let mut v = n.as_bytes().to_vec();
+            v.push(0);
+            b.cmp(negate, &v);
+        }
+    }
+    Ok(())
+}
+
+/// iptables-nft's add_addr: load the bytes the prefix covers; a prefix
+/// that is not byte aligned loads the whole address and masks it.
+fn address(b: &mut Buf, offset: u32, net: IpNet, negate: bool) {
+    let addr = ip_bytes(net.trunc().addr());
+    let mask = ip_bytes(net.netmask());
+    let full = addr.len();
+    let aligned = net.prefix_len().is_multiple_of(8);
+    if aligned {
+        let len = usize::from(net.prefix_len() / 8);
+        b.payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len as u32);
+        b.cmp(negate, &addr[..len]);
+    } else {
+        b.payload(NFT_PAYLOAD_NETWORK_HEADER, offset, full as u32);
+        b.bitwise(&mask);
+        b.cmp(negate, &addr);
+    }
+}
+
+fn proto_number(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+        Protocol::Sctp => 132,
+    }
+}
+
+/// struct xt_comment_info { char comment[256]; }
+fn comment_info(text: &str) -> Vec<u8> {
+    let mut v = text.as_bytes().to_vec();
+    v.resize(256, 0);
+    v
+}
+
+/// struct xt_multiport_v1 (48 bytes): flags, count, ports[15] (host
+/// order), pflags[15], invert.
+fn multiport_info(ports: &[u16]) -> Result<Vec<u8>, Unsupported> {
+    if ports.is_empty() || ports.len() > XT_MULTI_PORTS {
+        return Err(Unsupported("multiport list size"));
+    }
+    let mut v = vec![XT_MULTIPORT_DESTINATION, ports.len() as u8];
+    for i in 0..XT_MULTI_PORTS {
+        v.extend_from_slice(&ports.get(i).copied().unwrap_or(0).to_ne_bytes());
+    }
+    v.extend_from_slice(&[0; XT_MULTI_PORTS]);
+    v.push(0);
+    Ok(v)
+}
+
+/// struct nf_nat_range2 (44 bytes, XT_ALIGN'ed to 48) for DNAT to one
+/// address and port.
+fn dnat_info(to: SocketAddr) -> Vec<u8> {
+    let mut addr = ip_bytes(to.ip());
+    addr.resize(16, 0);
+    let mut v = (NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED)
+        .to_ne_bytes()
+        .to_vec();
+    v.extend_from_slice(&addr);
+    v.extend_from_slice(&addr);
+    v.extend_from_slice(&to.port().to_be_bytes());
+    v.extend_from_slice(&to.port().to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.resize(48, 0);
+    v
+}
+
+/// The info of MASQUERADE revision 0 as iptables writes it (no port
+/// range): IPv4 `struct nf_nat_ipv4_multi_range_compat` with `rangesize`
+/// 1, IPv6 `struct nf_nat_range`, zero-filled, padded to `XT_ALIGN`.
+fn masquerade_info(family: Family) -> Vec<u8> {
+    match family {
+        Family::V4 => {
+            let mut v = 1u32.to_ne_bytes().to_vec();
+            v.resize(24, 0);
+            v
+        }
+        Family::V6 => vec![0; 40],
+    }
+}
+
+/// Encode `rule` for `family` as iptables-nft does.
+pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
+    let (saddr_off, daddr_off) = match family {
+        Family::V4 => (12, 16),
+        Family::V6 => (8, 24),
+    };
+    let proto = match rule.proto.split_first() {
+        None => None,
+        Some((p, rest)) if rest.iter().all(|q| q == p) => Some(*p),
+        Some(_) => return Err(Unsupported("two protocols")),
+    };
+    let mut b = Buf::default();
+    if let Some((name, neg)) = &rule.iif {
+        interface(&mut b, NFT_META_IIFNAME, name, *neg)?;
+    }
+    if let Some((name, neg)) = &rule.oif {
+        interface(&mut b, NFT_META_OIFNAME, name, *neg)?;
+    }
+    if let Some(p) = proto {
+        b.meta(NFT_META_L4PROTO);
+        b.cmp(false, &[proto_number(p)]);
+    }
+    for (off, slot) in [(saddr_off, &rule.src), (daddr_off, &rule.dst)] {
+        if let Some((net, neg)) = slot {
+            if Family::of_net(net) != family {
+                return Err(Unsupported("address of the other family"));
+            }
+            if net.prefix_len() == 0 {
+                return Err(Unsupported("zero-length prefix"));
+            }
+            address(&mut b, off, *net, *neg);
+        }
+    }
+    for m in &rule.modules {
+        match m {
+            Module::Comment(c) => b.xt("match", "comment", 0, &comment_info(c.as_str())),
+            Module::Dport(port) => match proto {
+                Some(Protocol::Tcp | Protocol::Udp) => {
+                    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+                    b.cmp(false, &port.to_be_bytes());
+                }
+                _ => return Err(Unsupported("port match other than tcp/udp")),
+            },
+            Module::Multiport(ports) => {
+                if proto.is_none() {
+                    return Err(Unsupported("multiport without a protocol"));
+                }
+                b.xt("match", "multiport", 1, &multiport_info(ports)?);
+            }
+            Module::DstTypeLocal => return Err(Unsupported("addrtype match")),
+            Module::Mark { .. } => return Err(Unsupported("mark match")),
+        }
+    }
+    b.expr("counter", |d| {
+        d.put(NFTA_COUNTER_BYTES, &0u64.to_be_bytes());
+        d.put(NFTA_COUNTER_PACKETS, &0u64.to_be_bytes());
+    });
+    match &rule.target {
+        Target::Accept => b.verdict(NF_ACCEPT, None),
+        Target::Drop => b.verdict(NF_DROP, None),
+        Target::Return => b.verdict(NFT_RETURN, None),
+        Target::Jump(c) => b.verdict(NFT_JUMP, Some(c.as_str())),
+        Target::Dnat(to) => {
+            if Family::of(to.ip()) != family || proto.is_none() {
+                return Err(Unsupported(
+                    "DNAT of the other family or without a protocol",
+                ));
+            }
+            b.xt("target", "DNAT", 2, &dnat_info(*to));
+        }
+        Target::Masquerade => b.xt("target", "MASQUERADE", 0, &masquerade_info(family)),
+        Target::SetXmark { .. } => return Err(Unsupported("MARK target")),
+    }
+    let mut compat = Buf::default();
+    compat.u32(
+        NFTA_RULE_COMPAT_PROTO,
+        u32::from(proto.map(proto_number).unwrap_or(0)),
+    );
+    compat.u32(NFTA_RULE_COMPAT_FLAGS, 0);
+    Ok(Encoded {
+        expressions: b.0,
+        compat: compat.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ChainName, Comment};
+
+    #[test]
+    fn struct_sizes() {
+        assert_eq!(comment_info("x").len(), 256);
+        let m = multiport_info(&[8080, 1]).unwrap();
+        assert_eq!(m.len(), 48);
+        assert_eq!(&m[..2], &[1, 2]);
+        assert_eq!(&m[2..4], &8080u16.to_ne_bytes());
+        assert!(multiport_info(&[1; 16]).is_err());
+        let d = dnat_info("10.0.0.2:80".parse().unwrap());
+        assert_eq!(d.len(), 48);
+        assert_eq!(&d[4..8], &[10, 0, 0, 2]);
+        assert_eq!(&d[20..24], &[10, 0, 0, 2]);
+        assert_eq!(&d[36..38], &80u16.to_be_bytes());
+        let d6 = dnat_info("[fd00::2]:80".parse().unwrap());
+        assert_eq!(d6[4], 0xfd);
+        assert_eq!(d6[19], 2);
+    }
+
+    #[test]
+    fn masquerade_info_sizes() {
+        let v4 = masquerade_info(Family::V4);
+        assert_eq!(v4.len(), 24);
+        assert_eq!(&v4[..4], &1u32.to_ne_bytes());
+        assert_eq!(masquerade_info(Family::V6), vec![0; 40]);
+    }
+
+    #[test]
+    fn unsupported_parts_are_refused() {
+        let r = Rule::new(Target::SetXmark {
+            value: 0x2000,
+            mask: 0x2000,
+        });
+        assert!(encode(&r, Family::V4).is_err());
+        let r = Rule::new(Target::Accept).dst_type_local();
+        assert!(encode(&r, Family::V4).is_err());
+        let r = Rule::new(Target::Accept).dport(Protocol::Sctp, 1);
+        assert!(encode(&r, Family::V4).is_err());
+        let r = Rule::new(Target::Accept).source("fd00::/8".parse().unwrap(), false);
+        assert!(encode(&r, Family::V4).is_err());
+        let r = Rule::new(Target::Jump(ChainName::new("X").unwrap()))
+            .comment(Comment::new("c").unwrap())
+            .multiport_dports(Protocol::Udp, &[1, 2]);
+        let e = encode(&r, Family::V6).unwrap();
+        assert!(!e.expressions.is_empty());
+        assert_eq!(&e.compat[4..8], &17u32.to_be_bytes());
+    }
+}
