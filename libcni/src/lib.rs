@@ -20,4 +20,4 @@ pub mod runtime;
 pub mod skel;
 pub mod spec;
 
-pub use spec::{CniResult, Error, NetConf, Version};
+pub use spec::{CniResult, Error, Errors, NetConf, Version};

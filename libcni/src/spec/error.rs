@@ -152,6 +152,60 @@ impl Error {
     }
 }
 
+/// The failures of a teardown (DEL, GC) that keeps going past each one and
+/// reports all of them at the end (ARCHITECTURE.md principle 4). Every
+/// plugin combines its teardown errors through this one type.
+#[derive(Debug, Default)]
+pub struct Errors {
+    list: Vec<Error>,
+}
+
+impl Errors {
+    /// No failure yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record one failure.
+    pub fn push(&mut self, e: impl Into<Error>) {
+        self.list.push(e.into());
+    }
+
+    /// Record the failure of `r`, if any, and hand back its value.
+    pub fn record<T, E: Into<Error>>(&mut self, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(e);
+                None
+            }
+        }
+    }
+
+    /// Whether nothing failed.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// `Ok` when nothing failed; the failure itself when there was one;
+    /// otherwise one error with the first failure's code whose message
+    /// lists every failure in order: `"<verb> finished with N errors: a; b"`.
+    pub fn finish(mut self, verb: &str) -> Result<(), Error> {
+        match self.list.len() {
+            0 => Ok(()),
+            1 => Err(self.list.remove(0)),
+            n => {
+                let code = self.list[0].code;
+                let msg: Vec<String> = self.list.iter().map(ToString::to_string).collect();
+                Err(Error::new(
+                    code,
+                    format!("{verb} finished with {n} errors: {}", msg.join("; ")),
+                ))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.details.is_empty() {
@@ -182,6 +236,25 @@ mod tests {
     fn empty_details_omitted() {
         let s = Error::io("x").to_json(Version::V0_4_0);
         assert!(!s.contains("details"), "{s}");
+    }
+
+    #[test]
+    fn errors_report_every_failure_with_the_first_code() {
+        assert!(Errors::new().finish("DEL").is_ok());
+        let mut one = Errors::new();
+        one.push(Error::invalid_env("bad netns"));
+        assert_eq!(
+            one.finish("DEL").unwrap_err(),
+            Error::invalid_env("bad netns")
+        );
+        let mut two = Errors::new();
+        assert_eq!(two.record(Ok::<u8, Error>(3)), Some(3));
+        two.push(Error::plugin(104, "masquerade"));
+        two.record(Err::<(), _>(Error::plugin(101, "link")));
+        assert!(!two.is_empty());
+        let e = two.finish("GC").unwrap_err();
+        assert_eq!(e.code, 104);
+        assert_eq!(e.msg, "GC finished with 2 errors: masquerade; link");
     }
 
     #[test]

@@ -9,6 +9,6 @@ pub mod version;
 
 pub use args::CniArgs;
 pub use conf::{Attachment, NetConf, NetConfList};
-pub use error::Error;
+pub use error::{Error, Errors};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use version::{ALL_VERSIONS, Version};
