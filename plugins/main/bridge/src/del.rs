@@ -8,7 +8,7 @@ use hostnet::{NetNs, Netlink};
 use ipnet::IpNet;
 use libcni::invoke;
 use libcni::skel::CmdArgs;
-use libcni::spec::Error;
+use libcni::spec::{Error, Errors};
 use netfilter::MasqInstance;
 
 use crate::config;
@@ -65,7 +65,7 @@ fn prev_addrs(args: &CmdArgs) -> Option<Vec<IpNet>> {
 /// slowest of them instead of their sum.
 pub fn run(args: &CmdArgs) -> Result<(), Error> {
     let conf = config::load(args)?;
-    let mut errors: Vec<Error> = Vec::new();
+    let mut errors = Errors::new();
 
     std::thread::scope(|s| {
         // The IPAM plugin first: a process start plus its run is the
@@ -123,20 +123,5 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
         }
     });
 
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.remove(0)),
-        _ => {
-            let code = errors[0].code;
-            let msg = errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            Err(Error::new(
-                code,
-                format!("DEL finished with {} errors: {msg}", errors.len()),
-            ))
-        }
-    }
+    errors.finish("DEL")
 }

@@ -2,7 +2,7 @@
 
 use libcni::invoke;
 use libcni::skel::{CmdArgs, Plugin};
-use libcni::spec::{CniResult, Error};
+use libcni::spec::{CniResult, Error, Errors};
 
 use crate::config;
 
@@ -34,7 +34,7 @@ impl Plugin for Bridge {
     /// errors of both are reported.
     fn gc(&self, args: &CmdArgs) -> Result<(), Error> {
         let conf = config::load(args)?;
-        let mut errors = Vec::new();
+        let mut errors = Errors::new();
         match args.conf.valid_attachments()? {
             Some(valid) => {
                 if let Err(e) = netfilter::ipmasq::gc(&conf.net.name, &valid) {
@@ -54,10 +54,7 @@ impl Plugin for Bridge {
                 errors.push(e.context(format!("IPAM plugin {ipam:?}")));
             }
         }
-        match errors.len() {
-            0 => Ok(()),
-            _ => Err(errors.remove(0)),
-        }
+        errors.finish("GC")
     }
 
     /// STATUS: the bridge itself is always ready; readiness is the IPAM

@@ -366,6 +366,38 @@ fn gc_removes_stale_masquerade_state_and_keeps_valid() {
     assert_eq!(calls.lines().collect::<Vec<_>>(), ["GC", "GC"]);
 }
 
+/// GC keeps going past a failure and reports every one (ARCHITECTURE.md
+/// principle 4): when the masquerade GC fails (iptables cannot list a nat
+/// table that holds a native nft rule, "table `nat' is incompatible") and
+/// the IPAM plugin fails too, the error names both, with the first one's
+/// code.
+#[test]
+fn gc_reports_masquerade_and_ipam_failures_together() {
+    let node = Node::new();
+    node.stub(
+        "broken-ipam",
+        r#"echo '{"cniVersion":"1.1.0","code":11,"msg":"injected: ipam store busy"}'; exit 1"#,
+    );
+    node.sb
+        .host
+        .sh_ok("nft add table ip nat && nft 'add chain ip nat POSTROUTING { type nat hook postrouting priority 100; }' && nft add rule ip nat POSTROUTING meta l4proto tcp ct state new counter");
+    let mut conf = node.conf(json!({"cniVersion": "1.1.0", "ipam": {"type": "broken-ipam"}}));
+    conf["cni.dev/valid-attachments"] = json!([]);
+    let run = cni_sandbox::Call::new("GC")
+        .env("CNI_PATH", node.bin.to_str().unwrap())
+        .run_timeout(
+            &node.sb.host,
+            &node.bin.join("bridge"),
+            &conf.to_string(),
+            CALL_TIMEOUT,
+        );
+    let (code, msg) = error_of(&run);
+    assert!(msg.contains("masquerade GC"), "{msg}");
+    assert!(msg.contains("injected: ipam store busy"), "{msg}");
+    assert!(msg.contains("GC finished with 2 errors"), "{msg}");
+    assert_eq!(code, u64::from(libcni::hostnet::code::FIREWALL), "{msg}");
+}
+
 /// STATUS is the IPAM plugin's: its error (code 50, not ready) comes back.
 #[test]
 fn status_is_passed_to_ipam() {
