@@ -15,6 +15,7 @@ use libcni::skel::CmdArgs;
 use libcni::spec::{CniResult, Error, Interface, Route};
 use netfilter::MasqInstance;
 
+use crate::code;
 use crate::config::{self, BridgeConf, MasqBackend};
 use crate::container;
 use crate::host;
@@ -137,7 +138,7 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
     // directly in the host namespace.
     if pod_nl.link_by_name(&args.ifname).is_ok() {
         return Err(Error::plugin(
-            100,
+            code::INTERFACE_EXISTS,
             format!(
                 "interface {:?} already exists in {}: a container may not be added twice without DEL",
                 args.ifname, args.netns
@@ -150,9 +151,12 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
     undo.veth = Some((pod_nl, cont.index));
     let host_veth = host_nl.link_by_name(&host_name)?;
     host::attach_port(host_nl, conf, br, &host_veth)?;
-    let cont_mac = cont
-        .mac
-        .ok_or_else(|| Error::plugin(100, format!("{} has no MAC address", args.ifname)))?;
+    let cont_mac = cont.mac.ok_or_else(|| {
+        Error::plugin(
+            code::LINK_STATE,
+            format!("{} has no MAC address", args.ifname),
+        )
+    })?;
 
     if conf.macspoofchk {
         let sc = SpoofCheck::new(&args.container_id, &args.ifname);
@@ -186,7 +190,7 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
         undo.ipam = true;
         if r.ips.is_empty() {
             return Err(Error::plugin(
-                100,
+                code::IPAM_NO_ADDRESS,
                 format!("IPAM plugin {} returned no IP address", ipam.display()),
             ));
         }
@@ -232,7 +236,10 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
         host_nl
             .wait_oper_up(host_veth.index, PORT_UP_TIMEOUT)
             .map_err(|e| {
-                Error::plugin(100, format!("bridge port {host_name} did not come up: {e}"))
+                Error::plugin(
+                    code::LINK_STATE,
+                    format!("bridge port {host_name} did not come up: {e}"),
+                )
             })?
     };
     // MACs may change as ports and addresses are added: report them as

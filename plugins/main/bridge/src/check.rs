@@ -15,10 +15,11 @@ use libcni::skel::CmdArgs;
 use libcni::spec::{CniResult, Error, Interface};
 use netfilter::MasqInstance;
 
+use crate::code;
 use crate::config::{self, BridgeConf};
 
 fn fail(msg: impl Into<String>) -> Error {
-    Error::plugin(100, msg)
+    Error::plugin(code::CHECK_FAILED, msg)
 }
 
 /// Run CHECK.

@@ -119,8 +119,9 @@ pub fn configure(
             advmss: (r.advmss != 0).then_some(r.advmss),
             ..RouteSpec::via(r.dst, gw, index)
         };
-        nl.route_add_ecmp(&spec)
-            .map_err(|e| Error::plugin(100, format!("adding route {} via {:?}: {e}", r.dst, gw)))?;
+        nl.route_add_ecmp(&spec).map_err(|e| {
+            Error::from(e).context(format_args!("adding route {} via {:?}", r.dst, gw))
+        })?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use hostnet::{Netlink, sysctl};
 use ipnet::IpNet;
 use libcni::Error;
 
+use crate::code;
 use crate::config::BridgeConf;
 
 /// Get the bridge, creating it (with MTU and VLAN filtering, which only
@@ -103,7 +104,7 @@ fn vlan_error(e: NetlinkError) -> Error {
         return e.into();
     }
     Error::plugin(
-        100,
+        code::NO_VLAN_FILTERING,
         format!(
             "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING is not set), \
              which \"vlan\" and \"vlanTrunk\" need: remove them from the config or use a kernel \
@@ -213,7 +214,7 @@ pub fn ensure_gateway_addr(
             nl.addr_del(link.index, a.addr)?;
         } else {
             return Err(Error::plugin(
-                100,
+                code::GATEWAY_ADDRESS_CONFLICT,
                 format!(
                     "{:?} already has an IP address different from {gw} ({}); set \"forceAddress\": true to replace it",
                     link.name, a.addr

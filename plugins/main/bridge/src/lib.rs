@@ -5,6 +5,7 @@
 
 mod add;
 mod check;
+pub mod code;
 pub mod config;
 mod container;
 mod del;

@@ -1,5 +1,6 @@
 //! Veth pairs with a reference-style random host name (`veth%08x`).
 
+use crate::code;
 use hostnet::netlink::VethSpec;
 use hostnet::{MacAddr, NetNs, Netlink, random};
 use libcni::Error;
@@ -22,7 +23,10 @@ pub fn create_with_random_peer(
     let mut last = None;
     for _ in 0..NAME_TRIES {
         let peer = random::veth_name().map_err(|e| {
-            Error::plugin(100, format!("reading random bytes for a veth name: {e}"))
+            Error::plugin(
+                code::VETH_NAME,
+                format!("reading random bytes for a veth name: {e}"),
+            )
         })?;
         let spec = VethSpec {
             name,
@@ -38,7 +42,7 @@ pub fn create_with_random_peer(
                 // Either end may be the taken one: if it is ours, stop.
                 if nl.link_by_name(name).is_ok() {
                     return Err(Error::plugin(
-                        100,
+                        code::INTERFACE_EXISTS,
                         format!(
                             "interface {name:?} already exists in the container network namespace"
                         ),
@@ -50,10 +54,10 @@ pub fn create_with_random_peer(
         }
     }
     Err(last.map_or_else(
-        || Error::plugin(100, "could not create a veth pair"),
+        || Error::plugin(code::VETH_NAME, "could not create a veth pair"),
         |e| {
             Error::plugin(
-                100,
+                code::VETH_NAME,
                 format!("no free host veth name after {NAME_TRIES} tries: {e}"),
             )
         },

@@ -9,7 +9,7 @@
 //!   pod's addresses and leaks its iptables chain; ours removes it by name.
 //! - On a kernel without bridge VLAN filtering both fail ADD with `vlan`
 //!   and leave nothing; the reference says "operation not supported"
-//!   (code 999), ours names CONFIG_BRIDGE_VLAN_FILTERING (code 100).
+//!   (code 999), ours names CONFIG_BRIDGE_VLAN_FILTERING (code `NO_VLAN_FILTERING`).
 //! - A failed ADD: ours removes the veth it made; the reference 1.1.1
 //!   leaves it in the pod, so its retry fails with "already exists".
 //! - The reference prints an empty `"dns":{}` in the result; ours omits it.

@@ -419,7 +419,7 @@ fn add_twice_fails_and_keeps_the_first_attachment() {
     let before = node.state();
     let run = node.exec(&node.call("ADD", "ctr-2x", pod.path_str()), &conf);
     let (code, msg) = error_of(&run);
-    assert_eq!(code, 100, "{msg}");
+    assert_eq!(code, u64::from(cni_bridge::code::INTERFACE_EXISTS), "{msg}");
     assert!(
         msg.contains("eth0") && msg.contains("already exists"),
         "{msg}"
