@@ -8,25 +8,20 @@
 //! - [`allocator`]: the round-robin walk and ADD across range sets.
 //! - [`store`]: the on-disk store (records, lock, index).
 //! - [`dns`]: `resolvConf` parsing.
-//! - [`plugin`]: the CNI verbs.
+//! - [`plugin`]: the skeleton's trait; each verb in its own file.
+//! - [`code`]: host-local's own error codes.
 
+mod add;
 pub mod allocator;
+mod check;
+pub mod code;
 pub mod config;
+mod del;
 pub mod dns;
+mod gc;
 pub mod plugin;
 pub mod range;
+mod status;
 pub mod store;
 
 pub use plugin::HostLocal;
-
-/// host-local's plugin-specific error codes (100 and up, SPEC.md "Error").
-pub mod code {
-    /// A range set has no free address left.
-    pub const EXHAUSTED: u32 = 100;
-    /// A requested address is held by someone else.
-    pub const REQUESTED_UNAVAILABLE: u32 = 101;
-    /// The attachment already holds an address (ADD twice without DEL).
-    pub const ALREADY_ALLOCATED: u32 = 102;
-    /// CHECK found no record, or records that differ from prevResult.
-    pub const CHECK_FAILED: u32 = 103;
-}
