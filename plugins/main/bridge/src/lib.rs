@@ -9,9 +9,11 @@ pub mod code;
 pub mod config;
 mod container;
 mod del;
+mod gc;
 mod host;
 mod plugin;
 mod spoofchk;
+mod status;
 mod veth;
 
 pub use plugin::Bridge;

@@ -1,10 +1,7 @@
 //! The bridge plugin's verbs, wired to the skeleton.
 
-use libcni::invoke;
 use libcni::skel::{CmdArgs, Plugin};
-use libcni::spec::{CniResult, Error, Errors};
-
-use crate::config;
+use libcni::spec::{CniResult, Error};
 
 /// The bridge plugin.
 #[derive(Debug, Default)]
@@ -28,43 +25,11 @@ impl Plugin for Bridge {
         crate::check::run(args)
     }
 
-    /// GC: remove masquerade state of this network's containers that are
-    /// not in `cni.dev/valid-attachments`, then pass GC to the IPAM
-    /// delegate (SPEC.md: plugins must pass GC on). Both are attempted;
-    /// errors of both are reported.
     fn gc(&self, args: &CmdArgs) -> Result<(), Error> {
-        let conf = config::load(args)?;
-        let mut errors = Errors::new();
-        match args.conf.valid_attachments()? {
-            Some(valid) => {
-                if let Err(e) = netfilter::ipmasq::gc(&conf.net.name, &valid) {
-                    errors.push(Error::from(e).context("masquerade GC"));
-                }
-            }
-            // Without a valid list nothing can be proven stale.
-            None => libcni::cni_warn!(
-                "GC without cni.dev/valid-attachments: keeping all masquerade state"
-            ),
-        }
-        if let Some(ipam) = conf.net.ipam_type() {
-            let res = args
-                .require_path("the IPAM plugin")
-                .and_then(|p| invoke::delegate(ipam, "GC", p, &args.stdin));
-            if let Err(e) = res {
-                errors.push(e.context(format!("IPAM plugin {ipam:?}")));
-            }
-        }
-        errors.finish("GC")
+        crate::gc::run(args)
     }
 
-    /// STATUS: the bridge itself is always ready; readiness is the IPAM
-    /// delegate's (SPEC.md: STATUS must be passed to the delegate).
     fn status(&self, args: &CmdArgs) -> Result<(), Error> {
-        let conf = config::load(args)?;
-        if let Some(ipam) = conf.net.ipam_type() {
-            let path = args.require_path("the IPAM plugin")?;
-            invoke::delegate(ipam, "STATUS", path, &args.stdin)?;
-        }
-        Ok(())
+        crate::status::run(args)
     }
 }
