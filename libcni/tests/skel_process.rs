@@ -1,7 +1,8 @@
-//! The plugin skeleton as a real process (the test-only binary
-//! `cni-skel-testplugin`): what a runtime sees when a plugin panics. The
-//! in-process tests of `skel::dispatch` cannot show the exit status, the
-//! panic hook's output or what reaches stdout. No root needed.
+//! The plugin skeleton as a real process (the test kit's test-only binary
+//! `cni-skel-testplugin`, built by `cargo build --workspace --bins`): what
+//! a runtime sees when a plugin panics. The in-process tests of
+//! `skel::dispatch` cannot show the exit status, the panic hook's output
+//! or what reaches stdout. No root needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 
 /// Run one call of the test plugin with a clean CNI environment.
 fn call(verb: &str, stdin: &Value, extra_env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cni-skel-testplugin"))
+    let mut child = Command::new(cni_sandbox::plugin_path("cni-skel-testplugin"))
         .env_clear()
         .env("CNI_COMMAND", verb)
         .env("CNI_CONTAINERID", "c1")
