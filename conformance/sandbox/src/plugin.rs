@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -185,11 +185,20 @@ impl Call {
         self
     }
 
-    /// Start `binary` inside `ns` with exactly this environment (plus PATH),
-    /// stdout and stderr piped, and `stdin` written (a plugin that exits
-    /// without reading it is not an error here).
-    fn spawn(&self, ns: &Netns, binary: &Path, stdin: &str) -> Child {
-        let mut cmd = ns.command(binary);
+    /// A command for `binary` with exactly this environment (plus PATH) and
+    /// stdin, stdout and stderr piped, run in the caller's namespaces. For
+    /// plugins that touch no network state and are told so with
+    /// `CNI_NETNS_OVERRIDE=1` (host-local, the skeleton's test plugin):
+    /// they need neither a sandbox nor root.
+    pub fn command(&self, binary: &Path) -> Command {
+        let mut cmd = Command::new(binary);
+        self.prepare(&mut cmd);
+        cmd
+    }
+
+    /// Give `cmd` exactly this environment (plus the caller's PATH, which
+    /// a runtime passes too) and piped stdio.
+    fn prepare(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env(
                 "PATH",
@@ -199,6 +208,14 @@ impl Call {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+    }
+
+    /// Start `binary` inside `ns` with exactly this environment (plus PATH),
+    /// stdout and stderr piped, and `stdin` written (a plugin that exits
+    /// without reading it is not an error here).
+    fn spawn(&self, ns: &Netns, binary: &Path, stdin: &str) -> Child {
+        let mut cmd = ns.command(binary);
+        self.prepare(&mut cmd);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", binary.display()));

@@ -115,3 +115,21 @@ fn nft_rules_of_one_chain() {
     assert_eq!(inet[0]["comment"], "one");
     assert!(nft_rules(&sb.host, "kit", "none").is_empty());
 }
+
+#[test]
+fn a_direct_command_gets_only_the_given_env() {
+    let t = tempfile::tempdir().unwrap();
+    let plugin = script(
+        t.path(),
+        "plugin",
+        r#"echo "$CNI_COMMAND ${HOME:-nohome} $(cat)""#,
+    );
+    let mut child = cni_sandbox::Call::new("DEL")
+        .command(&plugin)
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"in").unwrap();
+    let run = PluginRun::from_output(&child.wait_with_output().unwrap());
+    assert!(run.ok(), "{run:?}");
+    assert_eq!(run.stdout, "DEL nohome in\n");
+}

@@ -10,10 +10,10 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 pub use cni_sandbox::PluginRun;
-use cni_sandbox::{ipam_records, reference_plugin};
+use cni_sandbox::{Call, ipam_records, reference_plugin};
 use serde_json::{Value, json};
 
 /// Our binary.
@@ -44,21 +44,19 @@ pub fn dual(data_dir: &Path, v4: &str, v6: &str) -> Value {
     )
 }
 
-/// The command for one call (stdin piped, environment explicit).
+/// The command for one call (stdin piped, environment explicit), run
+/// directly: host-local needs no network namespace.
 pub fn command(bin: &Path, verb: &str, cid: &str, ifname: &str, cni_args: &str) -> Command {
-    let mut c = Command::new(bin);
-    c.env_clear()
-        .env("CNI_COMMAND", verb)
-        .env("CNI_CONTAINERID", cid)
-        .env("CNI_IFNAME", ifname)
-        .env("CNI_NETNS", "/proc/self/ns/net")
-        .env("CNI_NETNS_OVERRIDE", "1")
-        .env("CNI_PATH", "/usr/lib/cni")
-        .env("CNI_ARGS", cni_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
+    Call::attach(
+        verb,
+        cid,
+        "/proc/self/ns/net",
+        ifname,
+        Path::new("/usr/lib/cni"),
+    )
+    .env("CNI_NETNS_OVERRIDE", "1")
+    .env("CNI_ARGS", cni_args)
+    .command(bin)
 }
 
 /// Start a call and feed it the config.
