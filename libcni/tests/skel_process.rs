@@ -1,28 +1,32 @@
-//! The plugin skeleton as a real process (the test-only binary
-//! `cni-skel-testplugin`): what a runtime sees when a plugin panics. The
-//! in-process tests of `skel::dispatch` cannot show the exit status, the
-//! panic hook's output or what reaches stdout. No root needed.
+//! The plugin skeleton as a real process (the test kit's test-only binary
+//! `cni-skel-testplugin`, built by `cargo build --workspace --bins`): what
+//! a runtime sees when a plugin panics. The in-process tests of
+//! `skel::dispatch` cannot show the exit status, the panic hook's output
+//! or what reaches stdout. No root needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
+use cni_sandbox::{Call, plugin_path};
 use serde_json::{Value, json};
 
 /// Run one call of the test plugin with a clean CNI environment.
 fn call(verb: &str, stdin: &Value, extra_env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cni-skel-testplugin"))
-        .env_clear()
-        .env("CNI_COMMAND", verb)
-        .env("CNI_CONTAINERID", "c1")
-        .env("CNI_NETNS", "/proc/self/ns/net")
-        .env("CNI_NETNS_OVERRIDE", "1")
-        .env("CNI_IFNAME", "eth0")
-        .env("CNI_PATH", "/nonexistent")
-        .envs(extra_env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut env = Call::attach(
+        verb,
+        "c1",
+        "/proc/self/ns/net",
+        "eth0",
+        Path::new("/nonexistent"),
+    )
+    .env("CNI_NETNS_OVERRIDE", "1");
+    for (k, v) in extra_env {
+        env = env.env(k, v);
+    }
+    let mut child = env
+        .command(&plugin_path("cni-skel-testplugin"))
         .spawn()
         .unwrap();
     child

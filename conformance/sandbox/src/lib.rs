@@ -1,4 +1,6 @@
-//! Throwaway network namespaces for testing CNI plugins.
+//! The test kit every crate's integration tests share: throwaway network
+//! namespaces, running plugins, and the helpers the tests would otherwise
+//! copy.
 //!
 //! A [`Sandbox`] is a fake *host* network namespace plus any number of pod
 //! namespaces and a temp directory for IPAM stores and caches. Plugins are
@@ -7,17 +9,37 @@
 //! drop, also when a test panics; namespaces left by a killed test run are
 //! swept the next time a sandbox is created.
 //!
+//! Around it: [`Call`] and [`PluginRun`] (one plugin execution and its
+//! outcome), the firewall listings ([`iptables_nat`], [`nft_rules`], ...),
+//! kernel feature probes ([`kernel_has_vlan_filtering`]), the VERSION
+//! probe ([`supported_versions`]), reading ADD results
+//! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
+//! the median of measurements. The crate also builds the test-only plugin
+//! `cni-skel-testplugin` (libcni's process tests run it).
+//!
 //! Tests that need root call [`require_root`] (through [`Sandbox::new`]),
 //! which fails loudly instead of skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod kernel;
+mod measure;
 mod net;
 mod netns;
 mod plugin;
+mod result;
+mod rules;
+mod store;
+mod version;
 
+pub use kernel::kernel_has_vlan_filtering;
+pub use measure::median;
 pub use net::{Probe, TcpServer, UdpServer, tcp_probe, udp_probe, udp_probe_from};
 pub use netns::Netns;
 pub use plugin::{Call, PluginRun, plugin_dir, plugin_path, reference_dir, reference_plugin};
+pub use result::{result_addresses, result_ip};
+pub use rules::{iptables_nat, nft_all_rules, nft_family_rules, nft_items, nft_rules, nft_ruleset};
+pub use store::ipam_records;
+pub use version::{answers_version, supported_versions};
 
 use std::path::{Path, PathBuf};
 

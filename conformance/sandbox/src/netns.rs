@@ -258,30 +258,16 @@ impl Netns {
     }
 
     /// `iptables-save` (or `ip6tables-save` with `v6`) of the nat table, with
-    /// comment lines and counters removed so that dumps compare equal.
+    /// comment lines and counters removed so that dumps compare equal
+    /// ([`crate::iptables_nat`]).
     pub fn iptables_nat(&self, v6: bool) -> Vec<String> {
-        let tool = if v6 {
-            "ip6tables-save"
-        } else {
-            "iptables-save"
-        };
-        let (_, out, _) = self.sh(&format!("{tool} -t nat 2>/dev/null"));
-        out.lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| {
-                // ":CHAIN POLICY [p:b]" -> ":CHAIN POLICY"
-                match l.find(" [") {
-                    Some(i) if l.starts_with(':') => l[..i].to_string(),
-                    _ => l.to_string(),
-                }
-            })
-            .collect()
+        crate::rules::iptables_nat(self, v6)
     }
 
-    /// The nftables ruleset as JSON (`nft -j list ruleset`).
+    /// The nftables ruleset as JSON (`nft -j list ruleset`,
+    /// [`crate::nft_ruleset`]).
     pub fn nft_ruleset(&self) -> Value {
-        let (_, out, _) = self.sh("nft -j list ruleset 2>/dev/null");
-        serde_json::from_str(&out).unwrap_or(Value::Null)
+        crate::rules::nft_ruleset(self)
     }
 }
 

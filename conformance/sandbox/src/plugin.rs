@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -73,6 +73,17 @@ pub struct PluginRun {
 }
 
 impl PluginRun {
+    /// The outcome of a finished process (a plugin run directly, outside
+    /// the sandbox, as host-local's and libcni's tests do). Output that is
+    /// not UTF-8 is converted lossily.
+    pub fn from_output(out: &Output) -> PluginRun {
+        PluginRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// True when the exit status is 0.
     pub fn ok(&self) -> bool {
         self.code == 0
@@ -117,6 +128,20 @@ impl PluginRun {
             .as_u64()
             .unwrap_or_else(|| panic!("error JSON without a numeric code: {v}"))
     }
+
+    /// Assert failure with an error JSON (SPEC.md "Error": `code` and
+    /// `msg`) and return its code and message ("" when `msg` is missing).
+    pub fn expect_error(&self) -> (u64, String) {
+        let code = self.expect_err();
+        let msg = self.json()["msg"].as_str().unwrap_or_default().to_string();
+        (code, msg)
+    }
+
+    /// Assert success and return the addresses of the ADD result, as
+    /// printed but without the prefix length ([`crate::result_addresses`]).
+    pub fn ips(&self) -> Vec<String> {
+        crate::result_addresses(&self.expect_ok())
+    }
 }
 
 /// The environment of one plugin call, built step by step.
@@ -160,10 +185,20 @@ impl Call {
         self
     }
 
-    /// Run `binary` inside `ns` with exactly this environment (plus PATH)
-    /// and `stdin`.
-    pub fn run(&self, ns: &Netns, binary: &Path, stdin: &str) -> PluginRun {
-        let mut cmd = ns.command(binary);
+    /// A command for `binary` with exactly this environment (plus PATH) and
+    /// stdin, stdout and stderr piped, run in the caller's namespaces. For
+    /// plugins that touch no network state and are told so with
+    /// `CNI_NETNS_OVERRIDE=1` (host-local, the skeleton's test plugin):
+    /// they need neither a sandbox nor root.
+    pub fn command(&self, binary: &Path) -> Command {
+        let mut cmd = Command::new(binary);
+        self.prepare(&mut cmd);
+        cmd
+    }
+
+    /// Give `cmd` exactly this environment (plus the caller's PATH, which
+    /// a runtime passes too) and piped stdio.
+    fn prepare(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env(
                 "PATH",
@@ -173,18 +208,29 @@ impl Call {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+    }
+
+    /// Start `binary` inside `ns` with exactly this environment (plus PATH),
+    /// stdout and stderr piped, and `stdin` written (a plugin that exits
+    /// without reading it is not an error here).
+    fn spawn(&self, ns: &Netns, binary: &Path, stdin: &str) -> Child {
+        let mut cmd = ns.command(binary);
+        self.prepare(&mut cmd);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", binary.display()));
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin.as_bytes());
         }
+        child
+    }
+
+    /// Run `binary` inside `ns` with exactly this environment (plus PATH)
+    /// and `stdin`.
+    pub fn run(&self, ns: &Netns, binary: &Path, stdin: &str) -> PluginRun {
+        let child = self.spawn(ns, binary, stdin);
         let out = child.wait_with_output().expect("waiting for the plugin");
-        PluginRun {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        PluginRun::from_output(&out)
     }
 
     /// Like [`Call::run`], but a plugin still running after `timeout` is
@@ -198,22 +244,7 @@ impl Call {
         timeout: std::time::Duration,
     ) -> PluginRun {
         use std::io::Read;
-        let mut cmd = ns.command(binary);
-        cmd.env_clear()
-            .env(
-                "PATH",
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-            )
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", binary.display()));
-        if let Some(mut input) = child.stdin.take() {
-            let _ = input.write_all(stdin.as_bytes());
-        }
+        let mut child = self.spawn(ns, binary, stdin);
         let read_all = |mut r: Box<dyn Read + Send>| {
             let mut buf = Vec::new();
             let _ = r.read_to_end(&mut buf);

@@ -64,7 +64,7 @@ fn sixty_four_parallel_adds_get_distinct_addresses() {
     let children: Vec<_> = (0..64)
         .map(|i| spawn(&ours(), "ADD", &format!("p{i}"), "eth0", "", &c))
         .collect();
-    let outs: Vec<Out> = children.into_iter().map(wait).collect();
+    let outs: Vec<PluginRun> = children.into_iter().map(wait).collect();
     let mut v4 = HashSet::new();
     let mut v6 = HashSet::new();
     for (i, out) in outs.iter().enumerate() {
@@ -146,8 +146,8 @@ struct Tally {
     done: Vec<Completed>,
     /// Died of the SIGKILL (container IDs).
     killed: Vec<String>,
-    /// Anything else: an error reply, another signal.
-    other: Vec<(String, Out)>,
+    /// Anything else: an error reply, another signal (with the signal).
+    other: Vec<(String, Option<i32>, PluginRun)>,
 }
 
 /// How many of the 500 ADDs must have completed, and how many must have
@@ -182,16 +182,16 @@ fn kill_minus_nine_during_adds_leaves_a_consistent_store() {
                     let mut child = spawn(&ours(), "ADD", &cid, "eth0", "", &c);
                     std::thread::sleep(Duration::from_micros(rng.below(2 * span)));
                     let _ = child.kill();
-                    let out = wait(child);
+                    let (out, signal) = wait_signal(child);
                     let mut tally = tally.lock().unwrap();
                     if out.ok() {
                         tally.done.push((cid, out.ips()));
                         span = span * 19 / 20;
                     } else {
-                        if out.signal == Some(libc::SIGKILL) {
+                        if signal == Some(libc::SIGKILL) {
                             tally.killed.push(cid);
                         } else {
-                            tally.other.push((cid, out));
+                            tally.other.push((cid, signal, out));
                         }
                         span = span * 21 / 20 + 1;
                     }

@@ -40,7 +40,7 @@ fn each_binary_releases_the_others_records() {
     );
 
     // Both see the other's attachment as allocated.
-    let (_, msg) = add(&ours, "r2", &c).expect_err();
+    let (_, msg) = add(&ours, "r2", &c).expect_error();
     assert!(msg.contains("already allocated"), "{msg}");
     let out = add(&reference, "o2", &c);
     assert!(!out.ok(), "reference allowed a duplicate: {out:?}");

@@ -72,7 +72,7 @@ fn second_add_of_one_attachment_is_already_allocated() {
     let t = tempfile::tempdir().unwrap();
     let c = dual(t.path(), "10.1.0.0/24", "fd00::/64");
     add(&ours(), "c1", &c).expect_ok();
-    let (code, msg) = add(&ours(), "c1", &c).expect_err();
+    let (code, msg) = add(&ours(), "c1", &c).expect_error();
     assert!(code >= 100, "{code}");
     assert!(
         msg.contains("already allocated") && msg.contains("10.1.0.2"),
@@ -93,13 +93,13 @@ fn requested_addresses_and_rollback() {
     c2["runtimeConfig"] = json!({"ips": ["10.1.0.60"]});
     c2["args"] = json!({"cni": {"ips": ["fd00::50"]}});
     // fd00::50 is taken: the whole ADD fails and 10.1.0.60 is released.
-    let (code, msg) = run(&ours(), "ADD", "c2", "eth0", "", &c2).expect_err();
+    let (code, msg) = run(&ours(), "ADD", "c2", "eth0", "", &c2).expect_error();
     assert!(code >= 100 && msg.contains("fd00::50"), "{code} {msg}");
     assert!(!records(t.path()).contains_key("10.1.0.60"));
-    let (code, msg) = run(&ours(), "ADD", "c3", "eth0", "IP=10.1.0.1", &c).expect_err();
+    let (code, msg) = run(&ours(), "ADD", "c3", "eth0", "IP=10.1.0.1", &c).expect_error();
     assert_eq!(code, 7);
     assert!(msg.contains("10.1.0.1") && msg.contains("gateway"), "{msg}");
-    let (code, msg) = run(&ours(), "ADD", "c3", "eth0", "IP=10.7.0.1", &c).expect_err();
+    let (code, msg) = run(&ours(), "ADD", "c3", "eth0", "IP=10.7.0.1", &c).expect_error();
     assert_eq!(code, 7);
     assert!(msg.contains("10.7.0.1"), "{msg}");
     assert_eq!(records(t.path()).len(), 2);
@@ -109,7 +109,7 @@ fn requested_addresses_and_rollback() {
 fn unknown_cni_args_fail_add_but_not_del() {
     let t = tempfile::tempdir().unwrap();
     let c = dual(t.path(), "10.1.0.0/24", "fd00::/64");
-    let (code, msg) = run(&ours(), "ADD", "c1", "eth0", "K8S_POD_NAME=x", &c).expect_err();
+    let (code, msg) = run(&ours(), "ADD", "c1", "eth0", "K8S_POD_NAME=x", &c).expect_error();
     assert_eq!(code, 4);
     assert!(msg.contains("K8S_POD_NAME"), "{msg}");
     run(
@@ -130,7 +130,7 @@ fn exhausted_pool_names_the_range() {
     let t = tempfile::tempdir().unwrap();
     let c = conf(t.path(), json!({"subnet": "10.1.0.0/30"}));
     add(&ours(), "c1", &c).expect_ok(); // .2: .1 is the gateway, .3 broadcast
-    let (code, msg) = add(&ours(), "c2", &c).expect_err();
+    let (code, msg) = add(&ours(), "c2", &c).expect_error();
     assert!(code >= 100, "{code}");
     assert!(msg.contains("10.1.0.1-10.1.0.2"), "{msg}");
 }
@@ -175,11 +175,11 @@ fn check_compares_the_record_with_prev_result() {
     run(&ours(), "CHECK", "c1", "eth0", "", &chk).expect_ok();
     // Without prevResult: the record must exist.
     run(&ours(), "CHECK", "c1", "eth0", "", &c).expect_ok();
-    let (code, msg) = run(&ours(), "CHECK", "c9", "eth0", "", &c).expect_err();
+    let (code, msg) = run(&ours(), "CHECK", "c9", "eth0", "", &c).expect_error();
     assert!(code >= 100 && msg.contains("c9"), "{msg}");
     let mut wrong = chk.clone();
     wrong["prevResult"]["ips"][0]["address"] = json!("10.1.0.77/24");
-    let (code, msg) = run(&ours(), "CHECK", "c1", "eth0", "", &wrong).expect_err();
+    let (code, msg) = run(&ours(), "CHECK", "c1", "eth0", "", &wrong).expect_error();
     assert!(code >= 100 && msg.contains("10.1.0.77"), "{msg}");
 }
 
@@ -282,7 +282,7 @@ fn check_fails_on_a_recorded_address_missing_from_prev_result() {
     run(&ours(), "CHECK", "c1", "eth0", "", &chk).expect_ok();
     // Drop the IPv6 address from prevResult: the record still holds it.
     chk["prevResult"]["ips"].as_array_mut().unwrap().remove(1);
-    let (code, msg) = run(&ours(), "CHECK", "c1", "eth0", "", &chk).expect_err();
+    let (code, msg) = run(&ours(), "CHECK", "c1", "eth0", "", &chk).expect_error();
     assert_eq!(code, 103, "{msg}");
     assert!(
         msg.contains("fd00::2") && msg.contains("missing from prevResult"),
@@ -301,20 +301,20 @@ fn check_against_a_legacy_record() {
     std::fs::write(t.path().join("net/10.1.0.50"), "old").unwrap();
     run(&ours(), "CHECK", "old", "eth0", "", &c).expect_ok();
     run(&ours(), "CHECK", "old", "net1", "", &c).expect_ok();
-    let (code, _) = run(&ours(), "CHECK", "older", "eth0", "", &c).expect_err();
+    let (code, _) = run(&ours(), "CHECK", "older", "eth0", "", &c).expect_error();
     assert_eq!(code, 103);
     let mut chk = c.clone();
     chk["prevResult"] = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.50/24"}]});
     run(&ours(), "CHECK", "old", "eth0", "", &chk).expect_ok();
     chk["prevResult"]["ips"][0]["address"] = json!("10.1.0.51/24");
-    let (code, msg) = run(&ours(), "CHECK", "old", "eth0", "", &chk).expect_err();
+    let (code, msg) = run(&ours(), "CHECK", "old", "eth0", "", &chk).expect_error();
     assert_eq!(code, 103, "{msg}");
     assert!(
         msg.contains("10.1.0.51") && msg.contains("not recorded"),
         "{msg}"
     );
     // ADD counts the legacy record as the attachment's, as CHECK does.
-    let (code, msg) = add(&ours(), "old", &c).expect_err();
+    let (code, msg) = add(&ours(), "old", &c).expect_error();
     assert_eq!(code, 102, "{msg}");
     assert!(msg.contains("10.1.0.50"), "{msg}");
 }
@@ -349,7 +349,7 @@ fn runtime_config_ip_ranges_come_first() {
     // A runtime range overlapping a configured one is an invalid config.
     let mut bad = c.clone();
     bad["runtimeConfig"] = json!({"ipRanges": [[{"subnet": "10.1.0.0/25"}]]});
-    let (code, msg) = add(&ours(), "c3", &bad).expect_err();
+    let (code, msg) = add(&ours(), "c3", &bad).expect_error();
     assert_eq!(code, 7, "{msg}");
     assert!(msg.contains("overlaps"), "{msg}");
     // DEL with the same config releases all three.
@@ -365,14 +365,14 @@ fn status_reports_50_and_51() {
     c["cniVersion"] = json!("1.1.0");
     run(&ours(), "STATUS", "", "", "", &c).expect_ok();
     add(&ours(), "c1", &c).expect_ok();
-    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_error();
     assert_eq!(code, 51);
     assert!(msg.contains("10.1.0.1-10.1.0.2"), "{msg}");
     // dataDir below a regular file cannot be created.
     let file = t.path().join("plain");
     std::fs::write(&file, "").unwrap();
     c["ipam"]["dataDir"] = json!(file.join("sub"));
-    let (code, _) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    let (code, _) = run(&ours(), "STATUS", "", "", "", &c).expect_error();
     assert_eq!(code, 50);
 }
 
@@ -388,14 +388,14 @@ fn status_51_names_the_exhausted_set() {
     c["cniVersion"] = json!("1.1.0");
     run(&ours(), "STATUS", "", "", "", &c).expect_ok();
     assert_eq!(add(&ours(), "c1", &c).ips(), ["10.1.0.2", "10.2.0.2"]);
-    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_error();
     assert_eq!(code, 51, "{msg}");
     assert!(
         msg.contains("range set 1 (10.2.0.1-10.2.0.2)") && !msg.contains("range set 0"),
         "{msg}"
     );
     // And ADD does fail, on that set.
-    let (code, msg) = add(&ours(), "c2", &c).expect_err();
+    let (code, msg) = add(&ours(), "c2", &c).expect_error();
     assert_eq!(code, 100);
     assert!(msg.contains("range set 1"), "{msg}");
 }
@@ -414,7 +414,7 @@ fn status_51_only_when_every_range_of_the_set_is_full() {
     // First range full, second empty.
     run(&ours(), "STATUS", "", "", "", &c).expect_ok();
     assert_eq!(add(&ours(), "c2", &c).ips(), ["10.1.1.2"]);
-    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_err();
+    let (code, msg) = run(&ours(), "STATUS", "", "", "", &c).expect_error();
     assert_eq!(code, 51, "{msg}");
     assert!(
         msg.contains("range set 0 (10.1.0.1-10.1.0.2,10.1.1.1-10.1.1.2)"),
@@ -441,7 +441,7 @@ fn status_50_when_the_store_is_read_only() {
     let net = t.path().join("net");
 
     let out = run_readonly(&net, &[], &ours(), "STATUS", &c);
-    let (code, msg) = out.expect_err();
+    let (code, msg) = out.expect_error();
     assert_eq!(code, 50, "{msg}");
     assert!(
         msg.contains("net/lock") && msg.contains("Read-only file system"),
@@ -450,7 +450,7 @@ fn status_50_when_the_store_is_read_only() {
 
     let lock = net.join("lock");
     let out = run_readonly(&net, &[&lock], &ours(), "STATUS", &c);
-    let (code, msg) = out.expect_err();
+    let (code, msg) = out.expect_error();
     assert_eq!(code, 50, "{msg}");
     assert!(
         msg.contains("writing a record") && msg.contains("Read-only file system"),
@@ -471,12 +471,12 @@ fn invalid_config_is_code_7_naming_the_key() {
         t.path(),
         json!({"ranges": [[{"subnet": "10.1.0.0/24"}, {"subnet": "fd00::/64"}]]}),
     );
-    let (code, msg) = add(&ours(), "c1", &c).expect_err();
+    let (code, msg) = add(&ours(), "c1", &c).expect_error();
     assert_eq!(code, 7);
     assert!(msg.contains("ipam.ranges[0]"), "{msg}");
     let mut c = dual(t.path(), "10.1.0.0/24", "fd00::/64");
     c["name"] = json!("../escape");
-    let (code, _) = add(&ours(), "c1", &c).expect_err();
+    let (code, _) = add(&ours(), "c1", &c).expect_error();
     assert_eq!(code, 7);
     assert!(!t.path().parent().unwrap().join("escape").exists());
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use cni_sandbox::{Netns, Sandbox};
+use cni_sandbox::{Netns, Sandbox, ipam_records};
 use cnitool::settings::container_id_for;
 use common::{Tool, ToolEnv, cache_files, run_tool, write_conf};
 use libcni::runtime::{CniConfig, RuntimeConf, load_conf_list};
@@ -70,30 +70,13 @@ impl Node {
             &[cmd, NET, self.pod.path_str()],
         )
     }
+    /// The store's records only: files named by their address (our
+    /// host-local also keeps an index directory), sorted by name.
     fn leases(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = std::fs::read_dir(self.store.join(NET))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    // Records only: files named by their address (our
-                    // host-local also keeps an index directory).
-                    .filter(|e| {
-                        e.file_name()
-                            .to_string_lossy()
-                            .parse::<std::net::IpAddr>()
-                            .is_ok()
-                    })
-                    .map(|e| {
-                        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                        (
-                            e.file_name().to_string_lossy().into_owned(),
-                            self.norm(&text),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        ipam_records(&self.store.join(NET))
+            .into_iter()
+            .map(|(name, text)| (name, self.norm(&text)))
+            .collect()
     }
     /// `s` with this node's container ID, netns path and chain hashes
     /// replaced by placeholders.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use cni_sandbox::{Netns, Sandbox};
+use cni_sandbox::{Netns, Sandbox, ipam_records};
 use cnitool::settings::container_id_for;
 use common::{Tool, cache_files, with_private_cache, write_conf};
 use serde_json::{Value, json};
@@ -178,22 +178,19 @@ impl Run {
     }
 
     fn records(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = std::fs::read_dir(self.store.join(NET))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    // Records are named by their address; our host-local
-                    // also keeps an index directory, which is not compared.
-                    .filter(|n| n.parse::<std::net::IpAddr>().is_ok() || n == "last_reserved_ip.0")
-                    .map(|n| {
-                        let text = std::fs::read_to_string(self.store.join(NET).join(&n)).unwrap();
-                        (n, self.norm(&text))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let dir = self.store.join(NET);
+        // Records are named by their address; our host-local also keeps
+        // an index directory, which is not compared.
+        let mut v: Vec<(String, String)> = ipam_records(&dir).into_iter().collect();
+        let last = dir.join("last_reserved_ip.0");
+        if last.exists() {
+            let text = std::fs::read_to_string(&last).unwrap();
+            v.push(("last_reserved_ip.0".to_string(), text));
+        }
         v.sort();
-        v
+        v.into_iter()
+            .map(|(n, text)| (n, self.norm(&text)))
+            .collect()
     }
 
     fn attached(&self) -> Attached {

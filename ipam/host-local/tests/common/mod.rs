@@ -10,26 +10,21 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
+pub use cni_sandbox::PluginRun;
+use cni_sandbox::{Call, ipam_records, reference_plugin};
 use serde_json::{Value, json};
-
-/// The reference plugin from Debian's containernetworking-plugins.
-pub const REFERENCE: &str = "/usr/lib/cni/host-local";
 
 /// Our binary.
 pub fn ours() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_host-local"))
 }
 
-/// The reference binary; differential tests must not pass by skipping.
+/// The reference binary from Debian's containernetworking-plugins;
+/// differential tests must not pass by skipping.
 pub fn reference() -> PathBuf {
-    let p = PathBuf::from(REFERENCE);
-    assert!(
-        p.is_file(),
-        "{REFERENCE} is missing: apt-get install containernetworking-plugins"
-    );
-    p
+    reference_plugin("host-local")
 }
 
 /// A network config using host-local with `ipam` keys merged in.
@@ -49,80 +44,19 @@ pub fn dual(data_dir: &Path, v4: &str, v6: &str) -> Value {
     )
 }
 
-/// The outcome of one plugin run.
-#[derive(Debug, Clone)]
-pub struct Out {
-    /// Exit code; -1 when the process was killed by a signal.
-    pub code: i32,
-    /// The signal that killed the process, if one did.
-    pub signal: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn ok(&self) -> bool {
-        self.code == 0
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    /// Assert success; the reply (Null when empty).
-    pub fn expect_ok(&self) -> Value {
-        assert!(self.ok(), "plugin failed: {self:?}");
-        if self.stdout.trim().is_empty() {
-            Value::Null
-        } else {
-            self.json()
-        }
-    }
-
-    /// Assert an error reply; its code and message.
-    pub fn expect_err(&self) -> (u64, String) {
-        assert_eq!(self.code, 1, "expected an error: {self:?}");
-        let v = self.json();
-        (
-            v["code"].as_u64().unwrap(),
-            v["msg"].as_str().unwrap_or("").to_string(),
-        )
-    }
-
-    /// The addresses (without prefix) of an ADD result.
-    pub fn ips(&self) -> Vec<String> {
-        self.expect_ok()["ips"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                c["address"]
-                    .as_str()
-                    .unwrap()
-                    .split('/')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    }
-}
-
-/// The command for one call (stdin piped, environment explicit).
+/// The command for one call (stdin piped, environment explicit), run
+/// directly: host-local needs no network namespace.
 pub fn command(bin: &Path, verb: &str, cid: &str, ifname: &str, cni_args: &str) -> Command {
-    let mut c = Command::new(bin);
-    c.env_clear()
-        .env("CNI_COMMAND", verb)
-        .env("CNI_CONTAINERID", cid)
-        .env("CNI_IFNAME", ifname)
-        .env("CNI_NETNS", "/proc/self/ns/net")
-        .env("CNI_NETNS_OVERRIDE", "1")
-        .env("CNI_PATH", "/usr/lib/cni")
-        .env("CNI_ARGS", cni_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
+    Call::attach(
+        verb,
+        cid,
+        "/proc/self/ns/net",
+        ifname,
+        Path::new("/usr/lib/cni"),
+    )
+    .env("CNI_NETNS_OVERRIDE", "1")
+    .env("CNI_ARGS", cni_args)
+    .command(bin)
 }
 
 /// Start a call and feed it the config.
@@ -142,15 +76,16 @@ pub fn spawn(
     child
 }
 
-/// Wait for a started call.
-pub fn wait(child: Child) -> Out {
+/// Wait for a started call: its outcome, and the signal that killed it if
+/// one did (the outcome then has exit code -1).
+pub fn wait_signal(child: Child) -> (PluginRun, Option<i32>) {
     let out = child.wait_with_output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        signal: out.status.signal(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    (PluginRun::from_output(&out), out.status.signal())
+}
+
+/// Wait for a started call.
+pub fn wait(child: Child) -> PluginRun {
+    wait_signal(child).0
 }
 
 /// Run one call to completion in a private mount namespace of its own, in
@@ -167,7 +102,7 @@ pub fn run_readonly(
     bin: &Path,
     verb: &str,
     conf: &Value,
-) -> Out {
+) -> PluginRun {
     let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
     let ro = cstr(readonly);
     let rw: Vec<CString> = writable.iter().map(|p| cstr(p)).collect();
@@ -227,39 +162,29 @@ pub fn run_readonly(
 }
 
 /// Run one call to completion.
-pub fn run(bin: &Path, verb: &str, cid: &str, ifname: &str, cni_args: &str, conf: &Value) -> Out {
+pub fn run(
+    bin: &Path,
+    verb: &str,
+    cid: &str,
+    ifname: &str,
+    cni_args: &str,
+    conf: &Value,
+) -> PluginRun {
     wait(spawn(bin, verb, cid, ifname, cni_args, conf))
 }
 
-pub fn add(bin: &Path, cid: &str, conf: &Value) -> Out {
+pub fn add(bin: &Path, cid: &str, conf: &Value) -> PluginRun {
     run(bin, "ADD", cid, "eth0", "", conf)
 }
 
-pub fn del(bin: &Path, cid: &str, conf: &Value) -> Out {
+pub fn del(bin: &Path, cid: &str, conf: &Value) -> PluginRun {
     run(bin, "DEL", cid, "eth0", "", conf)
 }
 
 /// The records of network `net` under `data_dir`: address -> raw content.
 /// Panics on anything named like an address that is not a regular file.
 pub fn records(data_dir: &Path) -> BTreeMap<String, String> {
-    let dir = data_dir.join("net");
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return out;
-    };
-    for e in entries {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.parse::<std::net::IpAddr>().is_err() {
-            continue;
-        }
-        assert!(
-            e.file_type().unwrap().is_file(),
-            "{name} is not a regular file"
-        );
-        out.insert(name, std::fs::read_to_string(e.path()).unwrap());
-    }
-    out
+    ipam_records(&data_dir.join("net"))
 }
 
 /// Every index entry, as "name -> target".

@@ -125,7 +125,7 @@ fn vlans_json(ns: &Netns, ifname: &str) -> Vec<serde_json::Value> {
 fn vlan_add_list_delete() {
     let sb = Sandbox::new();
     let nl = nl(&sb.host);
-    if !common::kernel_has_vlan_filtering(&sb.host) {
+    if !cni_sandbox::kernel_has_vlan_filtering(&sb.host) {
         // Without CONFIG_BRIDGE_VLAN_FILTERING the kernel rejects VLAN
         // entries; the error must name the operation, and listing must
         // report no VLANs rather than fail.

@@ -59,7 +59,7 @@ fn create_bridge_with_vlan_filtering() {
     let sb = Sandbox::new();
     let nl = nl(&sb.host);
     let r = nl.create_bridge("vbr0", None, true);
-    if common::kernel_has_vlan_filtering(&sb.host) {
+    if cni_sandbox::kernel_has_vlan_filtering(&sb.host) {
         r.unwrap();
         assert_eq!(nl.link_by_name("vbr0").unwrap().vlan_filtering, Some(true));
         let j = link(&sb.host, "vbr0");

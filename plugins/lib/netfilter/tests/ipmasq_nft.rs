@@ -3,8 +3,8 @@
 
 mod common;
 
-use cni_sandbox::Sandbox;
-use common::{nat, nets, nft_rules};
+use cni_sandbox::{Sandbox, nft_rules};
+use common::{nat, nets};
 use libcni::spec::Attachment;
 use netfilter::ipmasq::{NFT_CHAIN, NFT_POSTROUTING, NFT_TABLE};
 use netfilter::tools::exec_count;

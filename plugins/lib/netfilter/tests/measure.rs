@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use cni_sandbox::Sandbox;
+use cni_sandbox::{Sandbox, median};
 use ipnet::IpNet;
 use netfilter::tools::exec_count;
 use netfilter::{Backend, MasqInstance};
@@ -29,11 +29,6 @@ fn timed<T>(f: impl FnOnce() -> T) -> (Duration, u64, T) {
     let t = Instant::now();
     let v = f();
     (t.elapsed(), exec_count() - e, v)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[test]
@@ -86,7 +81,7 @@ fn measure_setup_and_teardown() {
                     backend.as_str(),
                     others,
                     op,
-                    median(ds),
+                    median(&ds),
                     n
                 );
             }

@@ -148,7 +148,7 @@ fn run_cases(node: &Node, cases: Vec<Case>) {
             call = call.env(k, v);
         }
         let run = node.exec(&call, &conf);
-        let (code, msg) = error_of(&run);
+        let (code, msg) = run.expect_error();
         assert_eq!(code, c.code, "{}: {msg}", c.name);
         for w in c.words {
             assert!(msg.contains(w), "{}: message lacks {w:?}: {msg}", c.name);
@@ -183,7 +183,7 @@ fn bad_netns_is_rejected_before_anything_is_made() {
     let conf = node.conf(json!({}));
     for (path, words) in cases {
         let run = node.exec(&node.call("ADD", "ctr-bad", &path), &conf);
-        let (code, msg) = error_of(&run);
+        let (code, msg) = run.expect_error();
         assert_eq!(code, 4, "{path}: {msg}");
         assert!(msg.contains(words) && msg.contains(&path), "{path}: {msg}");
         assert_eq!(node.sb.host.link_names(), links, "{path}: host links");
@@ -204,7 +204,7 @@ fn same_named_non_bridge_link_is_a_clear_error() {
     let pod = node.sb.pod();
     let conf = node.conf(json!({}));
     let run = node.exec(&node.call("ADD", "ctr-nb", pod.path_str()), &conf);
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert_eq!(code, 7, "{msg}");
     assert!(
         msg.contains("\"cni0\"") && msg.contains("not a bridge") && msg.contains("veth"),
@@ -229,7 +229,7 @@ fn missing_cni_path_with_ipam() {
         &node.conf(json!({})).to_string(),
         CALL_TIMEOUT,
     );
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert_eq!(code, 4, "{msg}");
     assert!(msg.contains("CNI_PATH"), "{msg}");
     assert_eq!(node.sb.host.link_names(), links);

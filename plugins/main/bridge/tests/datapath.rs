@@ -7,7 +7,7 @@ mod common;
 
 use std::net::{IpAddr, SocketAddr};
 
-use cni_sandbox::TcpServer;
+use cni_sandbox::{TcpServer, kernel_has_vlan_filtering, result_ip};
 use common::*;
 use serde_json::json;
 
@@ -19,7 +19,7 @@ fn two_pods_talk_and_reach_the_gateway() {
     let ra = node.add("ctr-a", &a, &conf);
     let rb = node.add("ctr-b", &b, &conf);
 
-    let (ipa, ipb) = (ip_of(&ra, true), ip_of(&rb, true));
+    let (ipa, ipb) = (result_ip(&ra, true), result_ip(&rb, true));
     assert_ne!(ipa, ipb);
     let server = TcpServer::start(&b, SocketAddr::new(ipb, 0));
     let seen = tcp(&a, server.addr).unwrap();
@@ -123,13 +123,16 @@ fn dual_stack_pods_gateway_and_outside() {
     }
 
     for v4 in [true, false] {
-        let server = TcpServer::start(&b, SocketAddr::new(ip_of(&rb, v4), 0));
+        let server = TcpServer::start(&b, SocketAddr::new(result_ip(&rb, v4), 0));
         let seen = tcp(&a, server.addr).unwrap();
-        assert_eq!(seen.seen_peer.ip(), ip_of(&ra, v4));
+        assert_eq!(seen.seen_peer.ip(), result_ip(&ra, v4));
     }
     wait_dad(&node.sb.host, "cni0");
     let gw6 = TcpServer::start(&node.sb.host, "[fd00:88::1]:0".parse().unwrap());
-    assert_eq!(tcp(&a, gw6.addr).unwrap().seen_peer.ip(), ip_of(&ra, false));
+    assert_eq!(
+        tcp(&a, gw6.addr).unwrap().seen_peer.ip(),
+        result_ip(&ra, false)
+    );
 
     // Masquerade on both families (ip6tables for v6).
     for (to, node_ip) in [
@@ -169,7 +172,7 @@ fn hairpin_lets_a_pod_reach_itself_through_a_service_address() {
         }));
         let pod = node.sb.pod();
         let r = node.add(&format!("ctr-hp{i}"), &pod, &conf);
-        let ip = ip_of(&r, true);
+        let ip = result_ip(&r, true);
         let server = TcpServer::start(&pod, SocketAddr::new(ip, 0));
         let vip = format!("10.96.0.1{i}");
         host.sh_ok(&format!(
@@ -217,7 +220,7 @@ fn vlan_tagging_or_a_clear_error_without_kernel_support() {
     if !supported {
         for (conf, pod, br) in [(&access, &pod, "brv"), (&trunk, &pod2, "brt")] {
             let run = node.exec(&node.call("ADD", "ctr-vlan", pod.path_str()), conf);
-            let (code, msg) = error_of(&run);
+            let (code, msg) = run.expect_error();
             assert!(code >= 100, "{msg}");
             assert!(
                 msg.contains("VLAN filtering") && msg.contains("CONFIG_BRIDGE_VLAN_FILTERING"),
@@ -233,7 +236,7 @@ fn vlan_tagging_or_a_clear_error_without_kernel_support() {
         let r = node.add("ctr-plain", &pod, &plain);
         let base = node.state();
         let run = node.exec(&node.call("ADD", "ctr-vlan", pod2.path_str()), &access);
-        let (_, msg) = error_of(&run);
+        let (_, msg) = run.expect_error();
         assert!(msg.contains("CONFIG_BRIDGE_VLAN_FILTERING"), "{msg}");
         assert_eq!(pod2.link_names(), ["lo"]);
         node.assert_clean(&base, "failed VLAN ADD on an existing bridge");

@@ -19,7 +19,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use cni_sandbox::Netns;
+use cni_sandbox::{Netns, kernel_has_vlan_filtering};
 use common::*;
 use serde_json::{Value, json};
 
@@ -227,7 +227,7 @@ fn vlan_without_kernel_support_fails_cleanly_in_both() {
     let mut msgs = vec![];
     for dir in [&ours, &reference] {
         let run = node.exec_in(dir, &node.call("ADD", "ctr-v", pod.path_str()), &conf);
-        msgs.push(error_of(&run));
+        msgs.push(run.expect_error());
         assert!(node.sb.host.link("brv").is_none());
         assert_eq!(pod.link_names(), ["lo"]);
         node.assert_clean(&base, "failed VLAN ADD");

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use cni_sandbox::result_ip;
 use common::*;
 use serde_json::{Value, json};
 
@@ -35,7 +36,7 @@ fn check_passes_then_notices_what_was_removed() {
     let node = Node::new();
     let conf = full_conf(&node);
     let check_msg =
-        |cid: &str, pod, r: &Value| -> String { error_of(&node.check(cid, pod, &conf, r)).1 };
+        |cid: &str, pod, r: &Value| -> String { node.check(cid, pod, &conf, r).expect_error().1 };
 
     // Address removed from the pod.
     let pod = node.sb.pod();
@@ -83,7 +84,7 @@ fn check_passes_then_notices_what_was_removed() {
 
     // CHECK needs prevResult.
     let run = node.exec(&node.call("CHECK", "ctr-spoof", pod.path_str()), &conf);
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert_eq!(code, 7, "{msg}");
     assert!(msg.contains("prevResult"), "{msg}");
 }
@@ -105,7 +106,7 @@ fn check_notices_a_removed_nft_masquerade_rule() {
     node.sb
         .host
         .sh_ok("nft flush chain inet cni_plugins_masquerade masq_checks");
-    let (code, msg) = error_of(&node.check("ctr-nft", &pod, &conf, &r));
+    let (code, msg) = node.check("ctr-nft", &pod, &conf, &r).expect_error();
     assert!(code >= 100 && msg.contains("masquerade"), "{code}: {msg}");
 }
 
@@ -259,7 +260,7 @@ fn rollback_after_ipam_failure() {
     let base = node.state();
     let pod = node.sb.pod();
     let run = node.exec(&node.call("ADD", "ctr-fail", pod.path_str()), &conf);
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert_eq!(code, 11, "the IPAM code is passed on: {msg}");
     assert!(
         msg.contains("injected: pool exhausted") && msg.contains("fail-ipam"),
@@ -291,7 +292,7 @@ fn rollback_after_a_later_step_fails() {
     let conf = merge(full_conf(&node), json!({"ipam": ipam}));
     let pod = node.sb.pod();
     let run = node.exec(&node.call("ADD", "ctr-route", pod.path_str()), &conf);
-    let (_, msg) = error_of(&run);
+    let (_, msg) = run.expect_error();
     assert!(msg.contains("192.0.2.0/24"), "{msg}");
     assert_eq!(pod.link_names(), ["lo"]);
     node.assert_clean(&base, "ADD with a bad route");
@@ -301,7 +302,7 @@ fn rollback_after_a_later_step_fails() {
     let long = "n".repeat(240);
     let conf = merge(full_conf(&node), json!({"name": long}));
     let run = node.exec(&node.call("ADD", "ctr-masq", pod.path_str()), &conf);
-    let (_, msg) = error_of(&run);
+    let (_, msg) = run.expect_error();
     assert!(msg.contains("network name"), "{msg}");
     assert_eq!(pod.link_names(), ["lo"]);
     node.assert_clean(&base, "ADD with a failing masquerade setup");
@@ -315,7 +316,7 @@ fn rollback_after_a_later_step_fails() {
         .sh_ok("ip link add br9 type bridge && ip addr add 10.77.0.1/24 dev br9");
     let conf = node.conf(json!({"bridge": "br9", "macspoofchk": true}));
     let run = node.exec(&node.call("ADD", "ctr-force", pod.path_str()), &conf);
-    let (_, msg) = error_of(&run);
+    let (_, msg) = run.expect_error();
     assert!(
         msg.contains("10.77.0.1/24") && msg.contains("forceAddress"),
         "{msg}"
@@ -358,7 +359,7 @@ fn concurrent_add_and_del() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut ips: Vec<_> = results.iter().map(|r| ip_of(r, true)).collect();
+    let mut ips: Vec<_> = results.iter().map(|r| result_ip(r, true)).collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 6, "{ips:?}");
@@ -418,7 +419,7 @@ fn add_twice_fails_and_keeps_the_first_attachment() {
     let r = node.add("ctr-2x", &pod, &conf);
     let before = node.state();
     let run = node.exec(&node.call("ADD", "ctr-2x", pod.path_str()), &conf);
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert_eq!(code, u64::from(cni_bridge::code::INTERFACE_EXISTS), "{msg}");
     assert!(
         msg.contains("eth0") && msg.contains("already exists"),

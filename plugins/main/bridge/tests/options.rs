@@ -13,23 +13,20 @@ mod common;
 
 use std::net::SocketAddr;
 
-use cni_sandbox::TcpServer;
+use cni_sandbox::{TcpServer, nft_items, result_ip};
 use common::*;
 use serde_json::{Value, json};
 
 /// The `nftables` objects of family bridge, table nat.
 fn bridge_nat(node: &Node) -> Vec<Value> {
-    node.sb.host.nft_ruleset()["nftables"]
-        .as_array()
+    nft_items(&node.sb.host)
         .into_iter()
-        .flatten()
         .filter(|o| {
             let inner = o.as_object().unwrap().values().next().unwrap();
             inner["family"] == "bridge" && inner["table"] == "nat"
                 || o.get("table")
                     .is_some_and(|t| t["family"] == "bridge" && t["name"] == "nat")
         })
-        .cloned()
         .collect()
 }
 
@@ -112,7 +109,7 @@ fn port_flags_and_promisc_show_in_ip_link() {
     // Isolated ports reach the gateway but not each other.
     let gw = TcpServer::start(host, "10.88.0.1:0".parse().unwrap());
     tcp(&a, gw.addr).unwrap();
-    let server = TcpServer::start(&b, SocketAddr::new(ip_of(&rb, true), 0));
+    let server = TcpServer::start(&b, SocketAddr::new(result_ip(&rb, true), 0));
     assert!(tcp_fails(&a, server.addr), "isolated ports talked");
     // A port that is not isolated may talk to an isolated one.
     let c = node.sb.pod();
@@ -140,7 +137,7 @@ fn port_flags_and_promisc_show_in_ip_link() {
     );
     node.check("ctr-pr", &e, &pr, &re).expect_ok();
     let not_promisc = merge(pr.clone(), json!({"promiscMode": false}));
-    let (_, msg) = error_of(&node.check("ctr-pr", &e, &not_promisc, &re));
+    let (_, msg) = node.check("ctr-pr", &e, &not_promisc, &re).expect_error();
     assert!(msg.contains("promiscuous"), "{msg}");
     let flags = host.link("cni0").unwrap()["flags"].clone();
     assert!(
@@ -269,7 +266,7 @@ fn enabledad_waits_for_dad() {
             .unwrap();
         assert!(addr.get("tentative").is_none(), "{dad}: {addr}");
         // Usable at once: a socket binds to it.
-        TcpServer::start(&pod, SocketAddr::new(ip_of(&r, false), 0));
+        TcpServer::start(&pod, SocketAddr::new(result_ip(&r, false), 0));
     }
 }
 
@@ -391,7 +388,7 @@ fn gc_reports_masquerade_and_ipam_failures_together() {
             &conf.to_string(),
             CALL_TIMEOUT,
         );
-    let (code, msg) = error_of(&run);
+    let (code, msg) = run.expect_error();
     assert!(msg.contains("masquerade GC"), "{msg}");
     assert!(msg.contains("injected: ipam store busy"), "{msg}");
     assert!(msg.contains("GC finished with 2 errors"), "{msg}");
@@ -420,7 +417,7 @@ fn status_is_passed_to_ipam() {
     };
     status("rec-ipam").expect_ok();
     assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "STATUS");
-    let (code, msg) = error_of(&status("down-ipam"));
+    let (code, msg) = status("down-ipam").expect_error();
     assert_eq!(code, 50, "{msg}");
     assert!(msg.contains("injected: store unavailable"), "{msg}");
 }

@@ -11,28 +11,27 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cni_sandbox::Call;
+use cni_sandbox::{Call, median};
 use common::*;
 use serde_json::json;
 
-fn median(v: &[Duration]) -> f64 {
-    let mut v: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+/// The median in milliseconds.
+fn median_ms(v: &[Duration]) -> f64 {
+    median(v).as_secs_f64() * 1e3
 }
 
 fn report(label: &str, ours: &[Duration], theirs: &[Duration]) {
     let n = ours.len();
     let k = (n / 10).clamp(1, 100);
-    let (of, ol) = (median(&ours[..k]), median(&ours[n - k..]));
-    let (tf, tl) = (median(&theirs[..k]), median(&theirs[n - k..]));
+    let (of, ol) = (median_ms(&ours[..k]), median_ms(&ours[n - k..]));
+    let (tf, tl) = (median_ms(&theirs[..k]), median_ms(&theirs[n - k..]));
     println!(
         "{label}: ours first-{k} {of:.2} ms, last-{k} {ol:.2} ms (x{:.2}); reference first {tf:.2} ms, last {tl:.2} ms (x{:.2}); ours/reference {:.2} first, {:.2} last, {:.2} overall",
         ol / of,
         tl / tf,
         of / tf,
         ol / tl,
-        median(ours) / median(theirs)
+        median_ms(ours) / median_ms(theirs)
     );
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cni_portmap::config::{self, Backend, PortmapConf};
 use cni_portmap::pod::{Pod, PodAddrs};
 use cni_portmap::{iptables, nft};
-use cni_sandbox::Sandbox;
+use cni_sandbox::{Sandbox, median};
 use libcni::NetConf;
 use libcni::skel::{CmdArgs, Command};
 use libcni::spec::{CniArgs, conf::decode};
@@ -153,11 +153,6 @@ fn nft_exec_counts_do_not_grow() {
     });
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[test]
 #[ignore = "measurement; run explicitly with --ignored --nocapture"]
 fn measure_add_del_with_other_pods() {
@@ -186,8 +181,14 @@ fn measure_add_del_with_other_pods() {
                     dels.push(d);
                     nd = n;
                 }
-                println!("{name:<9} {others:>6}  ADD  {:>9.2?} {na:>6}", median(adds));
-                println!("{name:<9} {others:>6}  DEL  {:>9.2?} {nd:>6}", median(dels));
+                println!(
+                    "{name:<9} {others:>6}  ADD  {:>9.2?} {na:>6}",
+                    median(&adds)
+                );
+                println!(
+                    "{name:<9} {others:>6}  DEL  {:>9.2?} {nd:>6}",
+                    median(&dels)
+                );
             });
         }
     }

@@ -37,15 +37,18 @@ fn layout_and_del() {
     // Tables and chains of both families; no iptables state.
     for fam in ["ip", "ip6"] {
         for chain in ["prerouting", "output", "hostports_all"] {
-            assert!(!nft_rules(host, fam, chain).is_empty(), "{fam} {chain}");
+            assert!(
+                !hostport_rules(host, fam, chain).is_empty(),
+                "{fam} {chain}"
+            );
         }
-        assert!(nft_rules(host, fam, "hostip_hostports").is_empty());
+        assert!(hostport_rules(host, fam, "hostip_hostports").is_empty());
     }
     assert!(!node.nat().0.iter().any(|l| l.contains("CNI-HOSTPORT")));
     // v4: two DNAT rules (the fd50::1 hostIP mapping is skipped), two
     // masquerade rules; v6: three DNAT rules, one masquerade rule.
     let count = |fam: &str, chain: &str| {
-        nft_rules(host, fam, chain)
+        hostport_rules(host, fam, chain)
             .iter()
             .filter(|r| r["comment"] == "podA")
             .count()
@@ -56,22 +59,22 @@ fn layout_and_del() {
     assert_eq!(count("ip6", "masquerading"), 1);
 
     // A second pod only adds: the shared rules keep their handles.
-    let pre = handles(&nft_rules(host, "ip", "prerouting"));
-    let all = handles(&nft_rules(host, "ip", "hostports_all"));
+    let pre = handles(&hostport_rules(host, "ip", "prerouting"));
+    let all = handles(&hostport_rules(host, "ip", "hostports_all"));
     let b = node.pod_with(&ours(), "podB", &maps(), &nft());
-    assert_eq!(handles(&nft_rules(host, "ip", "prerouting")), pre);
-    assert_eq!(handles(&nft_rules(host, "ip", "hostports_all")), all);
-    assert_eq!(nft_rules_of(host, "podB").len(), 8);
+    assert_eq!(handles(&hostport_rules(host, "ip", "prerouting")), pre);
+    assert_eq!(handles(&hostport_rules(host, "ip", "hostports_all")), all);
+    assert_eq!(hostport_rules_of(host, "podB").len(), 8);
 
     // DEL removes exactly podA's rules; twice; without prevResult.
     node.del(&ours(), &a, &maps(), &nft(), true).expect_ok();
-    assert!(nft_rules_of(host, "podA").is_empty());
-    assert_eq!(nft_rules_of(host, "podB").len(), 8);
+    assert!(hostport_rules_of(host, "podA").is_empty());
+    assert_eq!(hostport_rules_of(host, "podB").len(), 8);
     node.del(&ours(), &a, &maps(), &nft(), false).expect_ok();
     let bare =
         json!({"cniVersion": VERSION, "name": NET, "type": "portmap", "backend": "nftables"});
     node.run(&ours(), "DEL", &b.cid, "", &bare).expect_ok();
-    assert!(nft_rules_of(host, "podB").is_empty());
+    assert!(hostport_rules_of(host, "podB").is_empty());
     node.run(&ours(), "DEL", &b.cid, "", &bare).expect_ok();
 }
 
@@ -83,7 +86,7 @@ fn check_passes_then_catches_a_rule_deleted_by_hand() {
     let conf = node.portmap_conf(&maps(), &nft(), Some(&a.prev));
     node.run(&ours(), "CHECK", &a.cid, a.ns.path_str(), &conf)
         .expect_ok();
-    let victim = nft_rules(host, "ip6", "hostports")
+    let victim = hostport_rules(host, "ip6", "hostports")
         .into_iter()
         .find(|r| r["comment"] == "podA")
         .unwrap();
@@ -129,7 +132,7 @@ fn conditions_restrict_and_reference_shaped_entries_are_replaced() {
     let m = json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]);
     let extra = json!({"backend": "nftables", "conditionsV4": ["ip saddr != 192.168.50.0/24"]});
     let a = node.pod_with(&ours(), "podA", &m, &extra);
-    let pre = nft_rules(host, "ip", "prerouting");
+    let pre = hostport_rules(host, "ip", "prerouting");
     assert_eq!(pre.len(), 1, "{pre:#?}");
     assert!(
         pre[0]["comment"]
@@ -137,7 +140,7 @@ fn conditions_restrict_and_reference_shaped_entries_are_replaced() {
             .unwrap()
             .starts_with("cni portmap entry ")
     );
-    assert_eq!(nft_rules(host, "ip", "hostports_all").len(), 2);
+    assert_eq!(hostport_rules(host, "ip", "hostports_all").len(), 2);
     let _s = TcpServer::start(&a.ns, sa("0.0.0.0", 80));
     // The external peer is in 192.168.50.0/24: excluded.
     assert!(tcp_probe(&node.ext, sa(HOST4, 8080), FAIL).is_err());
@@ -151,7 +154,7 @@ fn conditions_restrict_and_reference_shaped_entries_are_replaced() {
         &json!([{"hostPort": 8090, "containerPort": 80}]),
         &nft(),
     );
-    let pre2 = nft_rules(host, "ip", "prerouting");
+    let pre2 = hostport_rules(host, "ip", "prerouting");
     assert_eq!(pre2.len(), 1);
     assert_ne!(pre2[0]["comment"], pre[0]["comment"]);
     let r = tcp_probe(&node.ext, sa(HOST4, 8080), OK);
@@ -170,7 +173,7 @@ fn reference_style_rules_are_deleted_by_comment() {
     host.sh_ok(
         "nft add rule ip cni_hostport hostports ip protocol tcp th dport 9999 dnat ip addr . port to 10.99.0.2 . 80 comment '\"podA\"'",
     );
-    assert_eq!(nft_rules_of(host, "podA").len(), 4);
+    assert_eq!(hostport_rules_of(host, "podA").len(), 4);
     node.del(&ours(), &a, &m, &nft(), true).expect_ok();
-    assert!(nft_rules_of(host, "podA").is_empty());
+    assert!(hostport_rules_of(host, "podA").is_empty());
 }

@@ -37,14 +37,3 @@ pub fn addr_info(ns: &Netns, name: &str) -> Vec<Value> {
     let v = ns.ip_json(&format!("addr show dev {name}"));
     v[0]["addr_info"].as_array().cloned().unwrap_or_default()
 }
-
-/// Whether the running kernel has bridge VLAN filtering
-/// (CONFIG_BRIDGE_VLAN_FILTERING); asked of the kernel with iproute2 in a
-/// scratch namespace so the answer does not depend on hostnet.
-pub fn kernel_has_vlan_filtering(ns: &Netns) -> bool {
-    let (ok, _, _) = ns.sh("ip link add vfprobe0 type bridge vlan_filtering 1");
-    if ok {
-        ns.sh_ok("ip link del vfprobe0");
-    }
-    ok
-}

@@ -3,7 +3,7 @@
 
 use cni_sandbox::{Call, Netns, Sandbox, reference_dir, reference_plugin};
 use ipnet::IpNet;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The nat table of `ns` as normalised `iptables-save` lines.
 pub fn nat(ns: &Netns, v6: bool) -> Vec<String> {
@@ -49,17 +49,4 @@ pub fn reference_bridge(
 /// Parse a list of prefixes.
 pub fn nets(list: &[&str]) -> Vec<IpNet> {
     list.iter().map(|s| s.parse().unwrap()).collect()
-}
-
-/// The JSON ruleset's rules of one chain: (comment, handle).
-pub fn nft_rules(ns: &Netns, table: &str, chain: &str) -> Vec<Value> {
-    let rs = ns.nft_ruleset();
-    rs["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o.get("rule"))
-        .filter(|r| r["table"] == table && r["chain"] == chain)
-        .cloned()
-        .collect()
 }

@@ -6,16 +6,15 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cni_sandbox::{
-    Call, Netns, PluginRun, Probe, Sandbox, plugin_dir, plugin_path, reference_plugin, tcp_probe,
+    Call, Netns, PluginRun, Probe, Sandbox, ipam_records, nft_items, plugin_dir, plugin_path,
+    reference_plugin, supported_versions, tcp_probe,
 };
 use serde_json::{Value, json};
 
@@ -23,31 +22,6 @@ use serde_json::{Value, json};
 pub const NET: &str = "bridgetest";
 /// Deadline of one plugin call: a hung plugin fails the test, not the suite.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Supported versions reported by `bin` for `CNI_COMMAND=VERSION`, or
-/// `None` when it does not answer like a CNI plugin (e.g. a placeholder).
-fn supported_versions(bin: &Path) -> Option<Vec<String>> {
-    let mut child = Command::new(bin)
-        .env_clear()
-        .env("CNI_COMMAND", "VERSION")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(br#"{"cniVersion":"1.0.0"}"#);
-    }
-    let out = child.wait_with_output().ok()?;
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(
-        v["supportedVersions"]
-            .as_array()?
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-    )
-}
 
 /// Our `host-local`, when it is built in the target dir and answers
 /// VERSION (the branch that writes it may not be merged yet: until then
@@ -254,7 +228,7 @@ impl Node {
                 .filter_map(|l| l["ifname"].as_str().map(str::to_string))
                 .collect(),
             iptables: iptables_rules(host),
-            nft: nft_rules(host),
+            nft: nft_state(host),
             leases: self.leases(),
             index: self.index_entries(),
         }
@@ -331,10 +305,9 @@ pub fn iptables_rules(ns: &Netns) -> Vec<String> {
 /// chains and the rules of its `postrouting` chain are network-wide state
 /// that both implementations keep, so they are left out (the per-pod
 /// rules in `masq_checks` are not).
-pub fn nft_rules(ns: &Netns) -> Vec<String> {
-    let rs = ns.nft_ruleset();
+pub fn nft_state(ns: &Netns) -> Vec<String> {
     let mut out = vec![];
-    for item in rs["nftables"].as_array().into_iter().flatten() {
+    for item in nft_items(ns) {
         if let Some(r) = item.get("rule") {
             if r["table"] == "cni_plugins_masquerade" && r["chain"] == "postrouting" {
                 continue;
@@ -375,18 +348,6 @@ pub fn global_addrs(ns: &Netns, dev: &str) -> Vec<String> {
         .collect()
 }
 
-/// The address of `result`'s first IP of the family (`v4`).
-pub fn ip_of(result: &Value, v4: bool) -> IpAddr {
-    result["ips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|ip| ip["address"].as_str())
-        .map(|a| a.split('/').next().unwrap().parse::<IpAddr>().unwrap())
-        .find(|a| a.is_ipv4() == v4)
-        .unwrap_or_else(|| panic!("no {} address in {result}", if v4 { "v4" } else { "v6" }))
-}
-
 /// The result interface at `index` (0 bridge, 1 host veth, 2 container).
 pub fn iface(result: &Value, index: usize) -> &Value {
     &result["interfaces"][index]
@@ -415,23 +376,6 @@ pub fn tcp_fails(from: &Netns, to: SocketAddr) -> bool {
     tcp_probe(from, to, Duration::from_millis(700)).is_err()
 }
 
-/// The error JSON of a failed run: (code, msg).
-pub fn error_of(run: &PluginRun) -> (u64, String) {
-    let code = run.expect_err();
-    let msg = run.json()["msg"].as_str().unwrap_or_default().to_string();
-    (code, msg)
-}
-
-/// Whether the kernel of this machine has bridge VLAN filtering
-/// (CONFIG_BRIDGE_VLAN_FILTERING), asked with iproute2 in `ns`.
-pub fn kernel_has_vlan_filtering(ns: &Netns) -> bool {
-    let (ok, _, _) = ns.sh("ip link add vfprobe0 type bridge vlan_filtering 1");
-    if ok {
-        ns.sh_ok("ip link del vfprobe0");
-    }
-    ok
-}
-
 fn dir_names(dir: &std::path::Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
@@ -446,8 +390,5 @@ fn dir_names(dir: &std::path::Path) -> Vec<String> {
 
 /// The IPAM records in a host-local store: files named by an address.
 pub fn lease_files(store: &std::path::Path) -> Vec<String> {
-    dir_names(store)
-        .into_iter()
-        .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
-        .collect()
+    ipam_records(store).into_keys().collect()
 }

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cni_sandbox::{
-    Call, Netns, PluginRun, Sandbox, plugin_dir, plugin_path, reference_dir, reference_plugin,
+    Call, Netns, PluginRun, Sandbox, answers_version, nft_all_rules, nft_family_rules, plugin_dir,
+    plugin_path, reference_dir, reference_plugin, result_ip,
 };
 use serde_json::{Value, json};
 
@@ -39,17 +40,6 @@ pub const GW6: &str = "fd99::1";
 pub const OK: Duration = Duration::from_secs(3);
 /// Timeout of probes expected to fail.
 pub const FAIL: Duration = Duration::from_millis(600);
-
-fn answers_version(bin: &Path) -> bool {
-    std::process::Command::new(bin)
-        .env_clear()
-        .env("CNI_COMMAND", "VERSION")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()
-        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
-        .is_some_and(|v| v["supportedVersions"].is_array())
-}
 
 /// The directory of the interface plugin chained before portmap: our
 /// `bridge` and `host-local` when both are built and working (answer
@@ -93,22 +83,7 @@ pub struct Pod {
 impl Pod {
     /// The pod's address of the given family.
     pub fn ip(&self, v6: bool) -> IpAddr {
-        self.prev["ips"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                i["address"]
-                    .as_str()
-                    .unwrap()
-                    .split('/')
-                    .next()
-                    .unwrap()
-                    .parse::<IpAddr>()
-                    .unwrap()
-            })
-            .find(|ip| ip.is_ipv6() == v6)
-            .expect("pod address of that family")
+        result_ip(&self.prev, !v6)
     }
 }
 
@@ -268,29 +243,19 @@ pub fn portmap_lines(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// portmap's nft table (both families).
+pub const HOSTPORT_TABLE: &str = "cni_hostport";
+
 /// The rules of table `family cni_hostport`, chain `chain`, as JSON.
-pub fn nft_rules(ns: &Netns, family: &str, chain: &str) -> Vec<Value> {
-    let rs = ns.nft_ruleset();
-    rs["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o.get("rule"))
-        .filter(|r| r["family"] == family && r["table"] == "cni_hostport" && r["chain"] == chain)
-        .cloned()
-        .collect()
+pub fn hostport_rules(ns: &Netns, family: &str, chain: &str) -> Vec<Value> {
+    nft_family_rules(ns, family, HOSTPORT_TABLE, chain)
 }
 
 /// Every nft rule of table cni_hostport (both families) whose comment is
 /// `cid`.
-pub fn nft_rules_of(ns: &Netns, cid: &str) -> Vec<Value> {
-    let rs = ns.nft_ruleset();
-    rs["nftables"]
-        .as_array()
+pub fn hostport_rules_of(ns: &Netns, cid: &str) -> Vec<Value> {
+    nft_all_rules(ns)
         .into_iter()
-        .flatten()
-        .filter_map(|o| o.get("rule"))
-        .filter(|r| r["table"] == "cni_hostport" && r["comment"] == cid)
-        .cloned()
+        .filter(|r| r["table"] == HOSTPORT_TABLE && r["comment"] == cid)
         .collect()
 }

@@ -1,8 +1,9 @@
 //! `cni-skel-testplugin`: TEST-ONLY. A minimal plugin on the skeleton so
-//! that libcni's tests (`tests/skel_process.rs`) can run the skeleton as a
-//! real process: exit status, stdout and stderr exactly as a runtime sees
-//! them. It touches nothing; it is not installed and must never be
-//! configured on a node.
+//! that libcni's tests (`libcni/tests/skel_process.rs`) can run the
+//! skeleton as a real process: exit status, stdout and stderr exactly as a
+//! runtime sees them. It touches nothing; it is not installed and must
+//! never be configured on a node. It lives in the test kit, not in libcni,
+//! so that the library ships no binary.
 //!
 //! ADD returns an empty result, or panics with the message given as the
 //! config's `"panic"` key. DEL and CHECK succeed.
