@@ -3,7 +3,7 @@
 //!
 //! One code path reads any version ([`CniResult::parse`]) and one writes any
 //! version ([`CniResult::to_value`]), so a plugin never handles legacy
-//! formats itself (DESIGN.md principle 3).
+//! formats itself (ARCHITECTURE.md principle 3).
 
 mod legacy;
 

@@ -1,9 +1,9 @@
 //! Network namespaces as open file descriptors.
 //!
 //! `setns(2)` with `CLONE_NEWNET` moves only the calling thread, so a
-//! plugin (single-threaded, DESIGN.md principle 1) can step into a pod's
+//! plugin (single-threaded, ARCHITECTURE.md principle 1) can step into a pod's
 //! namespace, open a netlink socket there and step back: the socket stays
-//! bound to the namespace it was created in (DESIGN.md principle 2). The
+//! bound to the namespace it was created in (ARCHITECTURE.md principle 2). The
 //! step back is done by a guard, so it also happens when the closure
 //! returns early or panics.
 
