@@ -6,6 +6,8 @@
 //! - [`netlink`]: a small blocking rtnetlink layer (links, bridges, veth
 //!   pairs, bridge ports and VLANs, addresses, routes, and waits for DAD
 //!   and operstate), one socket per namespace.
+//! - [`nlsock`]: the blocking netlink socket under rtnetlink and the
+//!   `netfilter` crate's nfnetlink, for any netlink protocol.
 //! - [`sysctl`]: read and write `/proc/sys` (per network namespace for
 //!   `net/*`), writing only when the value differs.
 //! - [`random`]: kernel randomness, and the reference's host veth names.
@@ -20,6 +22,7 @@
 pub mod mac;
 pub mod netlink;
 pub mod netns;
+pub mod nlsock;
 pub mod random;
 pub mod sysctl;
 

@@ -1,6 +1,6 @@
 //! Firewall drivers for the bridge (`ipMasq`) and portmap plugins.
 //!
-//! Every change is ONE batched transaction per operation (DESIGN
+//! Every change is ONE batched transaction per operation (ARCHITECTURE.md
 //! principle 1): `iptables-restore --noflush --wait` / `ip6tables-restore`
 //! for iptables, `nft -j -f -` for nftables, never one exec per rule; or,
 //! where it matters for cost, an nfnetlink transaction with no exec at all
@@ -14,6 +14,9 @@
 //! - [`names`]: chain names and comments identical to the reference.
 //! - [`iptables`], [`nft`]: the two drivers; [`tools`] finds and runs the
 //!   binaries (absolute paths, exec counter).
+//! - `nfnetlink`: the one nfnetlink layer under [`probe`], [`nfbatch`],
+//!   [`conntrack`] and [`iptables::nftenc`] (socket, nfgenmsg header,
+//!   attribute writer and readers), on hostnet's netlink socket.
 //! - [`nfbatch`]: one nfnetlink transaction: deletions by handle, new
 //!   chains, iptables rules appended in iptables-nft's encoding.
 //! - [`backend`]: which backend to use.
@@ -28,6 +31,7 @@ pub mod ipmasq;
 pub mod iptables;
 pub mod names;
 pub mod nfbatch;
+mod nfnetlink;
 pub mod nft;
 pub mod probe;
 pub mod tools;
@@ -36,4 +40,4 @@ pub mod types;
 pub use backend::Backend;
 pub use error::{CODE_FIREWALL, FirewallError};
 pub use ipmasq::MasqInstance;
-pub use types::{ChainName, Comment, Family, Ident, IfName, Protocol};
+pub use types::{ChainName, Comment, Family, Ident, IfName, Protocol, TableFamily};

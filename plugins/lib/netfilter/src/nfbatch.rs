@@ -20,47 +20,36 @@
 //! [`Prober`]: super::probe::Prober
 
 use std::io;
-use std::os::fd::AsRawFd;
-
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use std::ops::ControlFlow;
+use std::time::Duration;
 
 use super::error::FirewallError;
 use super::iptables::Rule;
 use super::iptables::nftenc::{self, Unsupported};
-use super::probe::{NfProto, Prober, RuleList};
-use super::types::Family;
+use super::nfnetlink::attr::AttrBuf;
+use super::nfnetlink::nft::*;
+use super::nfnetlink::{
+    self, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NLM_F_ACK, NLM_F_APPEND,
+    NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR, NfGenMsg,
+};
+use super::probe::{Prober, RuleList};
+use super::types::{Family, TableFamily};
+use hostnet::nlsock::NLA_F_NET_BYTEORDER;
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-/// nfnetlink batch delimiters (linux/netfilter/nfnetlink.h).
-const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
-const NFNL_MSG_BATCH_END: u16 = 0x11;
-/// linux/netfilter/nf_tables.h.
-const NFT_MSG_NEWCHAIN: u16 = 3;
-const NFT_MSG_DELCHAIN: u16 = 5;
-const NFT_MSG_NEWRULE: u16 = 6;
-const NFT_MSG_DELRULE: u16 = 8;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_RULE_COMPAT: u16 = 5;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_APPEND: u16 = 0x800;
-const NLA_F_NESTED: u16 = 0x8000;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLMSG_HDRLEN: usize = 16;
-const NLA_F_NET_BYTEORDER: u16 = 0x4000;
+/// How long a commit waits for a lost acknowledgement. The kernel's
+/// commit does real work (it validates the table and waits for an RCU
+/// grace period), and the caller must know whether it happened, so this
+/// is longer than a probe's.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One pending operation, kept for error messages.
+/// One pending operation; `what` is kept for error messages.
 #[derive(Debug, Clone)]
 struct Op {
     what: String,
-    msg: Vec<u8>,
+    ty: u8,
+    flags: u16,
+    family: TableFamily,
+    attrs: Vec<u8>,
 }
 
 /// A transaction of deletions, applied by [`NfBatch::commit`].
@@ -69,57 +58,13 @@ pub struct NfBatch {
     ops: Vec<Op>,
 }
 
-fn put_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
-    let len = 4 + s.len() + 1;
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&ty.to_ne_bytes());
-    buf.extend_from_slice(s.as_bytes());
-    buf.push(0);
-    pad(buf);
-}
-
-fn put_nested(buf: &mut Vec<u8>, ty: u16, inner: &[u8]) {
-    buf.extend_from_slice(&((4 + inner.len()) as u16).to_ne_bytes());
-    buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
-    buf.extend_from_slice(inner);
-    pad(buf);
-}
-
-fn put_be64(buf: &mut Vec<u8>, ty: u16, v: u64) {
-    buf.extend_from_slice(&12u16.to_ne_bytes());
-    buf.extend_from_slice(&(ty | NLA_F_NET_BYTEORDER).to_ne_bytes());
-    buf.extend_from_slice(&v.to_be_bytes());
-}
-
-fn pad(buf: &mut Vec<u8>) {
-    while !buf.len().is_multiple_of(4) {
-        buf.push(0);
-    }
-}
-
-/// A netlink message with an nfgenmsg header; `seq` is patched in later.
-fn message(ty: u16, flags: u16, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
-    let total = NLMSG_HDRLEN + 4 + attrs.len();
-    let mut m = Vec::with_capacity(total);
-    m.extend_from_slice(&(total as u32).to_ne_bytes());
-    m.extend_from_slice(&ty.to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.push(family);
-    m.push(0);
-    m.extend_from_slice(&res_id.to_be_bytes());
-    m.extend_from_slice(attrs);
-    m
-}
-
-fn family_name(f: NfProto) -> &'static str {
-    match f {
-        NfProto::Inet => "inet",
-        NfProto::Ipv4 => "ip",
-        NfProto::Bridge => "bridge",
-        NfProto::Ipv6 => "ip6",
-    }
+/// `table` and `chain` as a chain's or a rule's attributes (the same
+/// numbers for both: `NFTA_CHAIN_TABLE`/`NFTA_RULE_TABLE` are 1).
+fn chain_attrs(chain_attr: u16, table: &str, chain: &str) -> AttrBuf {
+    let mut a = AttrBuf::new();
+    a.str(NFTA_RULE_TABLE, table);
+    a.str(chain_attr, chain);
+    a
 }
 
 impl NfBatch {
@@ -138,29 +83,23 @@ impl NfBatch {
         self.ops.len()
     }
 
-    fn push(&mut self, what: String, ty: u16, family: NfProto, attrs: Vec<u8>) {
-        self.push_flags(what, ty, 0, family, attrs);
-    }
-
-    fn push_flags(&mut self, what: String, ty: u16, flags: u16, family: NfProto, attrs: Vec<u8>) {
-        let msg = message(
-            (NFNL_SUBSYS_NFTABLES << 8) | ty,
-            NLM_F_REQUEST | NLM_F_ACK | flags,
-            family as u8,
-            0,
-            &attrs,
-        );
-        self.ops.push(Op { what, msg });
+    fn push(&mut self, what: String, ty: u8, flags: u16, family: TableFamily, attrs: AttrBuf) {
+        self.ops.push(Op {
+            what,
+            ty,
+            flags,
+            family,
+            attrs: attrs.into_bytes(),
+        });
     }
 
     /// Create the regular (hookless) chain `family table chain`; fails if
     /// it exists (as `iptables -N` does).
-    pub fn new_chain(&mut self, family: NfProto, table: &str, chain: &str) {
-        let mut a = vec![];
-        put_str(&mut a, NFTA_CHAIN_TABLE, table);
-        put_str(&mut a, NFTA_CHAIN_NAME, chain);
-        let what = format!("add chain {} {table} {chain}", family_name(family));
-        self.push_flags(what, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, family, a);
+    pub fn new_chain(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) {
+        let family = family.into();
+        let a = chain_attrs(NFTA_CHAIN_NAME, table, chain);
+        let what = format!("add chain {} {table} {chain}", family.name());
+        self.push(what, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, family, a);
     }
 
     /// Append an iptables rule to `table chain` of `family`, encoded as
@@ -176,54 +115,52 @@ impl NfBatch {
         rule: &Rule,
     ) -> Result<(), Unsupported> {
         let enc = nftenc::encode(rule, family)?;
-        let nf = match family {
-            Family::V4 => NfProto::Ipv4,
-            Family::V6 => NfProto::Ipv6,
-        };
-        let mut a = vec![];
-        put_str(&mut a, NFTA_RULE_TABLE, table);
-        put_str(&mut a, NFTA_RULE_CHAIN, chain);
-        put_nested(&mut a, NFTA_RULE_EXPRESSIONS, &enc.expressions);
-        put_nested(&mut a, NFTA_RULE_COMPAT, &enc.compat);
+        let mut a = chain_attrs(NFTA_RULE_CHAIN, table, chain);
+        a.nested(NFTA_RULE_EXPRESSIONS, &enc.expressions);
+        a.nested(NFTA_RULE_COMPAT, &enc.compat);
         let text = rule
             .words(family)
             .map(|w| super::iptables::syntax::join(&w))
             .unwrap_or_default();
-        let what = format!("append to {} {table} {chain}: {text}", family_name(nf));
-        self.push_flags(what, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, nf, a);
+        let nf = TableFamily::Ip(family);
+        let what = format!("append to {} {table} {chain}: {text}", nf.name());
+        self.push(what, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, nf, a);
         Ok(())
     }
 
     /// Delete rule `handle` of `family table chain`.
-    pub fn delete_rule(&mut self, family: NfProto, table: &str, chain: &str, handle: u64) {
-        let mut a = vec![];
-        put_str(&mut a, NFTA_RULE_TABLE, table);
-        put_str(&mut a, NFTA_RULE_CHAIN, chain);
-        put_be64(&mut a, NFTA_RULE_HANDLE, handle);
+    pub fn delete_rule(
+        &mut self,
+        family: impl Into<TableFamily>,
+        table: &str,
+        chain: &str,
+        handle: u64,
+    ) {
+        let family = family.into();
+        let mut a = chain_attrs(NFTA_RULE_CHAIN, table, chain);
+        a.be64(NFTA_RULE_HANDLE | NLA_F_NET_BYTEORDER, handle);
         let what = format!(
             "delete rule {} {table} {chain} handle {handle}",
-            family_name(family)
+            family.name()
         );
-        self.push(what, NFT_MSG_DELRULE, family, a);
+        self.push(what, NFT_MSG_DELRULE, 0, family, a);
     }
 
     /// Delete every rule of `family table chain` (`nft flush chain`).
-    pub fn flush_chain(&mut self, family: NfProto, table: &str, chain: &str) {
-        let mut a = vec![];
-        put_str(&mut a, NFTA_RULE_TABLE, table);
-        put_str(&mut a, NFTA_RULE_CHAIN, chain);
-        let what = format!("flush chain {} {table} {chain}", family_name(family));
-        self.push(what, NFT_MSG_DELRULE, family, a);
+    pub fn flush_chain(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) {
+        let family = family.into();
+        let a = chain_attrs(NFTA_RULE_CHAIN, table, chain);
+        let what = format!("flush chain {} {table} {chain}", family.name());
+        self.push(what, NFT_MSG_DELRULE, 0, family, a);
     }
 
     /// Delete chain `family table chain` with its rules. Fails (and with
     /// it the whole batch) while another rule still jumps to it.
-    pub fn delete_chain(&mut self, family: NfProto, table: &str, chain: &str) {
-        let mut a = vec![];
-        put_str(&mut a, NFTA_CHAIN_TABLE, table);
-        put_str(&mut a, NFTA_CHAIN_NAME, chain);
-        let what = format!("delete chain {} {table} {chain}", family_name(family));
-        self.push(what, NFT_MSG_DELCHAIN, family, a);
+    pub fn delete_chain(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) {
+        let family = family.into();
+        let a = chain_attrs(NFTA_CHAIN_NAME, table, chain);
+        let what = format!("delete chain {} {table} {chain}", family.name());
+        self.push(what, NFT_MSG_DELCHAIN, 0, family, a);
     }
 
     /// Queue the deletion of `family table chain` together with every rule
@@ -234,11 +171,12 @@ impl NfBatch {
     pub fn remove_chain_and_jumps(
         &mut self,
         prober: &mut Prober,
-        family: NfProto,
+        family: impl Into<TableFamily>,
         table: &str,
         from: &str,
         chain: &str,
     ) -> bool {
+        let family = family.into();
         match prober.rules(family, table, from) {
             RuleList::Unknown => return false,
             RuleList::Absent => {}
@@ -252,32 +190,40 @@ impl NfBatch {
         true
     }
 
-    /// The datagram: BEGIN, the operations (sequence numbers 1..=n), END.
+    /// The datagram: BEGIN, the operations (sequence numbers
+    /// `base_seq + 1..=n`), END. Every operation asks for an ACK.
     fn encode(&self, base_seq: u32) -> Vec<u8> {
-        let mut out = message(
+        let delimiter = NfGenMsg::batch(NFNL_SUBSYS_NFTABLES);
+        let mut out = vec![];
+        let mut seq = base_seq;
+        nfnetlink::put_message(
+            &mut out,
             NFNL_MSG_BATCH_BEGIN,
             NLM_F_REQUEST,
-            0,
-            NFNL_SUBSYS_NFTABLES,
+            seq,
+            delimiter,
             &[],
         );
-        out[8..12].copy_from_slice(&base_seq.to_ne_bytes());
-        for (i, op) in self.ops.iter().enumerate() {
-            let start = out.len();
-            out.extend_from_slice(&op.msg);
-            let seq = base_seq.wrapping_add(1 + i as u32);
-            out[start + 8..start + 12].copy_from_slice(&seq.to_ne_bytes());
+        for op in &self.ops {
+            seq = seq.wrapping_add(1);
+            nfnetlink::put_message(
+                &mut out,
+                msg_type(op.ty),
+                NLM_F_REQUEST | NLM_F_ACK | op.flags,
+                seq,
+                NfGenMsg::new(op.family),
+                &op.attrs,
+            );
         }
-        let start = out.len();
-        out.extend_from_slice(&message(
+        seq = seq.wrapping_add(1);
+        nfnetlink::put_message(
+            &mut out,
             NFNL_MSG_BATCH_END,
             NLM_F_REQUEST,
-            0,
-            NFNL_SUBSYS_NFTABLES,
+            seq,
+            delimiter,
             &[],
-        ));
-        let end_seq = base_seq.wrapping_add(1 + self.ops.len() as u32);
-        out[start + 8..start + 12].copy_from_slice(&end_seq.to_ne_bytes());
+        );
         out
     }
 
@@ -291,50 +237,37 @@ impl NfBatch {
             what: format!("nf_tables transaction: {what}"),
             source: e,
         };
-        let sock = open().map_err(|e| err("opening a socket", e))?;
-        // Any non-zero base keeps our replies apart from stray ones.
-        let base = std::process::id().wrapping_mul(7919) | 1;
-        sock.send_to(&self.encode(base), &SocketAddr::new(0, 0), 0)
-            .map_err(|e| err("sending", e))?;
-        let mut pending = self.ops.len();
+        let sock = nfnetlink::open(COMMIT_TIMEOUT).map_err(|e| err("opening a socket", e))?;
+        let n = self.ops.len();
+        let base = sock.take_seqs(n as u32 + 2);
+        sock.send(&self.encode(base))
+            .map_err(|e| err("sending", e.into()))?;
+        let mut pending = n;
         let mut first_error: Option<(usize, i32)> = None;
-        let mut buf = Vec::with_capacity(16 * 1024);
-        while pending > 0 {
-            buf.clear();
-            sock.recv_from(&mut buf, 0)
-                .map_err(|e| err("reading the acknowledgements", e))?;
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= buf.len() {
-                let h = &buf[off..off + NLMSG_HDRLEN];
-                let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let ty = u16::from_ne_bytes([h[4], h[5]]);
-                let seq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
-                if len < NLMSG_HDRLEN || off + len > buf.len() {
-                    return Err(err("reading", io::Error::other("malformed reply")));
-                }
-                let idx = seq.wrapping_sub(base).wrapping_sub(1) as usize;
-                if ty == NLMSG_ERROR {
-                    let code = buf
-                        .get(off + NLMSG_HDRLEN..off + NLMSG_HDRLEN + 4)
-                        .map(|b| -i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(libc::EIO);
-                    if idx < self.ops.len() {
-                        pending -= 1;
-                    }
-                    // An error on BEGIN/END (no permission, no nf_tables)
-                    // has an index outside the operations.
-                    if code != 0 && first_error.is_none() {
-                        first_error = Some((idx, code));
-                    }
-                }
-                off += (len + 3) & !3;
+        sock.read(|m| {
+            if m.ty != NLMSG_ERROR {
+                return ControlFlow::Continue(());
             }
-            if first_error.is_some() {
-                // The kernel aborts the whole batch on the first error; the
-                // remaining acknowledgements carry nothing more to act on.
-                break;
+            let code = m.error_code().unwrap_or(libc::EIO);
+            let idx = m.seq.wrapping_sub(base).wrapping_sub(1) as usize;
+            if idx < n {
+                pending -= 1;
             }
-        }
+            // An error on BEGIN/END (no permission, no nf_tables) has an
+            // index outside the operations. The kernel aborts the whole
+            // batch on the first error; the remaining acknowledgements
+            // carry nothing more to act on.
+            if code != 0 {
+                first_error = Some((idx, code));
+                return ControlFlow::Break(());
+            }
+            if pending == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .map_err(|e| err("reading the acknowledgements", e.into()))?;
         match first_error {
             None => Ok(()),
             Some((idx, code)) => Err(FirewallError::Netlink {
@@ -348,30 +281,6 @@ impl NfBatch {
     }
 }
 
-fn open() -> io::Result<Socket> {
-    let mut sock = Socket::new(NETLINK_NETFILTER)?;
-    sock.bind_auto()?;
-    let tv = libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
-    };
-    // SAFETY: valid socket fd; `tv` is an initialised timeval whose size is
-    // passed along.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(sock)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,8 +288,8 @@ mod tests {
     #[test]
     fn layout() {
         let mut b = NfBatch::new();
-        b.delete_rule(NfProto::Ipv4, "nat", "C", 42);
-        b.delete_chain(NfProto::Ipv6, "nat", "D");
+        b.delete_rule(Family::V4, "nat", "C", 42);
+        b.delete_chain(Family::V6, "nat", "D");
         assert_eq!(b.len(), 2);
         let d = b.encode(100);
         // BEGIN: header + nfgenmsg with res_id = NFTABLES (big endian).

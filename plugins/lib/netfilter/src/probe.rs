@@ -16,71 +16,21 @@
 //! prints JSON), where the dump takes well under a millisecond. The socket is opened per probe set in
 //! the calling thread's network namespace, the same one the tools run in.
 
-use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use hostnet::nlsock::NlSocket;
 
-/// nfnetlink subsystem id of nf_tables (linux/netfilter/nfnetlink.h).
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-/// linux/netfilter/nf_tables.h message types.
-const NFT_MSG_NEWTABLE: u16 = 0;
-const NFT_MSG_GETTABLE: u16 = 1;
-const NFT_MSG_NEWCHAIN: u16 = 3;
-const NFT_MSG_GETCHAIN: u16 = 4;
-const NFT_MSG_NEWRULE: u16 = 6;
-const NFT_MSG_GETRULE: u16 = 7;
-/// NFTA_TABLE_NAME / NFTA_CHAIN_TABLE / NFTA_CHAIN_NAME.
-const NFTA_TABLE_NAME: u16 = 1;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-/// NFTA_RULE_* attributes.
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_RULE_USERDATA: u16 = 7;
-/// Expression attributes: list element, name, data.
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
-/// `match` (xt compat) expression: name, info blob.
-const NFTA_MATCH_NAME: u16 = 1;
-const NFTA_MATCH_INFO: u16 = 3;
-/// `immediate` expression: destination register, data.
-const NFTA_IMMEDIATE_DREG: u16 = 1;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-/// Data: verdict; verdict: code, chain.
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
-/// NFT_JUMP / NFT_GOTO verdict codes.
-const NFT_JUMP: i32 = -3;
-const NFT_GOTO: i32 = -4;
+use crate::nfnetlink::attr::{self, AttrBuf, c_string, find};
+use crate::nfnetlink::nft::*;
+use crate::nfnetlink::{self, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NfGenMsg, NlError};
+use crate::types::TableFamily;
+
+/// How long a probe waits for a lost reply: the answer is only a
+/// shortcut ([`Presence::Unknown`] sends the caller down the exec path),
+/// so a kernel bug must not hang the plugin for long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// libnftnl's user-data TLV type of a rule comment (NFTNL_UDATA_RULE_COMMENT).
 const UDATA_RULE_COMMENT: u8 = 0;
-/// Attribute type bits (the rest are NLA_F_NESTED / NLA_F_NET_BYTEORDER).
-const NLA_TYPE_MASK: u16 = 0x3fff;
-/// Netlink constants (linux/netlink.h).
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_HDRLEN: usize = 16;
-
-/// nf_tables families (NFPROTO_*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum NfProto {
-    /// `inet` (both IP families).
-    Inet = 1,
-    /// `ip`.
-    Ipv4 = 2,
-    /// `bridge`.
-    Bridge = 7,
-    /// `ip6`.
-    Ipv6 = 10,
-}
 
 /// The answer of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,103 +70,55 @@ pub enum RuleList {
 /// One nfnetlink socket for a handful of probes.
 #[derive(Debug)]
 pub struct Prober {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    sock: NlSocket,
 }
 
 impl Prober {
     /// Open a socket in the calling thread's network namespace; `None` when
     /// nfnetlink is not available.
     pub fn open() -> Option<Prober> {
-        let mut sock = Socket::new(NETLINK_NETFILTER).ok()?;
-        sock.bind_auto().ok()?;
-        // A kernel always answers a request; the timeout only guards
-        // against a bug turning into a hung plugin.
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: valid socket fd; `tv` is a properly initialised timeval
-        // whose size is passed along.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return None;
-        }
-        Some(Prober {
-            sock,
-            seq: 0,
-            buf: Vec::with_capacity(32 * 1024),
-        })
+        let sock = nfnetlink::open(PROBE_TIMEOUT).ok()?;
+        Some(Prober { sock })
     }
 
     /// Whether table `family table` exists.
-    pub fn table(&mut self, family: NfProto, table: &str) -> Presence {
+    pub fn table(&mut self, family: impl Into<TableFamily>, table: &str) -> Presence {
         let attrs = [(NFTA_TABLE_NAME, table)];
-        self.ask(family, NFT_MSG_GETTABLE, NFT_MSG_NEWTABLE, &attrs)
+        self.ask(family.into(), NFT_MSG_GETTABLE, NFT_MSG_NEWTABLE, &attrs)
     }
 
     /// Whether chain `family table chain` exists.
-    pub fn chain(&mut self, family: NfProto, table: &str, chain: &str) -> Presence {
+    pub fn chain(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) -> Presence {
         let attrs = [(NFTA_CHAIN_TABLE, table), (NFTA_CHAIN_NAME, chain)];
-        self.ask(family, NFT_MSG_GETCHAIN, NFT_MSG_NEWCHAIN, &attrs)
+        self.ask(family.into(), NFT_MSG_GETCHAIN, NFT_MSG_NEWCHAIN, &attrs)
     }
 
-    fn ask(&mut self, family: NfProto, get: u16, new: u16, attrs: &[(u16, &str)]) -> Presence {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
+    /// Replies: the object (type NEW*) then the ACK, or an error.
+    fn ask(&mut self, family: TableFamily, get: u8, new: u8, attrs: &[(u16, &str)]) -> Presence {
+        let seq = self.sock.next_seq();
         let msg = request(family, get, NLM_F_REQUEST | NLM_F_ACK, seq, attrs);
-        if self.sock.send_to(&msg, &SocketAddr::new(0, 0), 0).is_err() {
+        if self.sock.send(&msg).is_err() {
             return Presence::Unknown;
         }
         let mut found = false;
-        // Replies: the object (type NEW*) then the ACK, or an error.
-        for _ in 0..16 {
-            self.buf.clear();
-            if self.sock.recv_from(&mut self.buf, 0).is_err() {
-                return Presence::Unknown;
+        let answer = self.sock.ack_with(seq, |m| {
+            if m.ty == msg_type(new) {
+                found = true;
             }
-            let Some(msgs) = messages(&self.buf) else {
-                return Presence::Unknown;
-            };
-            for (ty, mseq, payload) in msgs {
-                if mseq != seq {
-                    continue;
-                }
-                if ty == NLMSG_ERROR {
-                    let Some(code) = payload.get(..4) else {
-                        return Presence::Unknown;
-                    };
-                    let errno = i32::from_ne_bytes([code[0], code[1], code[2], code[3]]);
-                    return match errno {
-                        0 if found => Presence::Present,
-                        0 => Presence::Unknown,
-                        e if e == -libc::ENOENT => Presence::Absent,
-                        _ => Presence::Unknown,
-                    };
-                }
-                if ty == (NFNL_SUBSYS_NFTABLES << 8) | new {
-                    found = true;
-                }
-            }
+        });
+        match answer {
+            Ok(()) if found => Presence::Present,
+            Err(NlError::Kernel(libc::ENOENT)) => Presence::Absent,
+            _ => Presence::Unknown,
         }
-        Presence::Unknown
     }
 }
 
 impl Prober {
     /// The rules of chain `family table chain`: handle and comment of each.
     /// Existence is probed first, so a missing chain is `Absent`.
-    pub fn rules(&mut self, family: NfProto, table: &str, chain: &str) -> RuleList {
-        let Some(payloads) = self.dump_rules(family, table, chain) else {
+    pub fn rules(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) -> RuleList {
+        let Some(payloads) = self.dump_rules(family.into(), table, chain) else {
             return RuleList::Unknown;
         };
         let Some(payloads) = payloads else {
@@ -240,24 +142,21 @@ impl Prober {
     /// read.
     pub fn rule_expressions(
         &mut self,
-        family: NfProto,
+        family: impl Into<TableFamily>,
         table: &str,
         chain: &str,
     ) -> Option<Vec<Vec<u8>>> {
-        let payloads = self.dump_rules(family, table, chain)??;
+        let payloads = self.dump_rules(family.into(), table, chain)??;
         let mut out = vec![];
         for payload in &payloads {
-            let attrs = attributes(payload.get(4..)?)?;
-            let in_chain = attrs
-                .iter()
-                .any(|(t, v)| *t == NFTA_RULE_CHAIN && c_string(v).as_deref() == Some(chain));
+            let attrs = nfnetlink::payload_attrs(payload)?;
+            let in_chain =
+                find(&attrs, NFTA_RULE_CHAIN).and_then(c_string).as_deref() == Some(chain);
             if !in_chain {
                 continue;
             }
-            let exprs = attrs
-                .iter()
-                .find(|(t, _)| *t == NFTA_RULE_EXPRESSIONS)
-                .map(|(_, v)| v.to_vec())
+            let exprs = find(&attrs, NFTA_RULE_EXPRESSIONS)
+                .map(<[u8]>::to_vec)
                 .unwrap_or_default();
             out.push(exprs);
         }
@@ -268,7 +167,7 @@ impl Prober {
     /// chain does not exist, `None` when nothing reliable was read.
     fn dump_rules(
         &mut self,
-        family: NfProto,
+        family: TableFamily,
         table: &str,
         chain: &str,
     ) -> Option<Option<Vec<Vec<u8>>>> {
@@ -277,8 +176,7 @@ impl Prober {
             Presence::Unknown => return None,
             Presence::Present => {}
         }
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
+        let seq = self.sock.next_seq();
         let attrs = [(NFTA_RULE_TABLE, table), (NFTA_RULE_CHAIN, chain)];
         let msg = request(
             family,
@@ -287,26 +185,16 @@ impl Prober {
             seq,
             &attrs,
         );
-        self.sock.send_to(&msg, &SocketAddr::new(0, 0), 0).ok()?;
+        self.sock.send(&msg).ok()?;
         let mut out = vec![];
-        loop {
-            self.buf.clear();
-            self.sock.recv_from(&mut self.buf, 0).ok()?;
-            let msgs = messages(&self.buf)?;
-            for (ty, mseq, payload) in msgs {
-                if mseq != seq {
-                    continue;
+        self.sock
+            .dump(seq, |m| {
+                if m.ty == msg_type(NFT_MSG_NEWRULE) {
+                    out.push(m.payload.to_vec());
                 }
-                match ty {
-                    NLMSG_DONE => return Some(Some(out)),
-                    NLMSG_ERROR => return None,
-                    t if t == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE => {
-                        out.push(payload.to_vec());
-                    }
-                    _ => {}
-                }
-            }
-        }
+            })
+            .ok()?;
+        Some(Some(out))
     }
 }
 
@@ -317,17 +205,17 @@ fn parse_rule(payload: &[u8]) -> Option<(String, RuleInfo)> {
     let mut comment = None;
     let mut xt_comment = None;
     let mut target = None;
-    for (ty, value) in attributes(payload.get(4..)?)? {
-        match ty {
-            NFTA_RULE_CHAIN => chain = Some(c_string(value)?),
-            NFTA_RULE_HANDLE => handle = Some(u64::from_be_bytes(value.try_into().ok()?)),
-            NFTA_RULE_USERDATA => comment = udata_comment(value),
+    for a in nfnetlink::payload_attrs(payload)? {
+        match a.kind {
+            NFTA_RULE_CHAIN => chain = Some(c_string(a.value)?),
+            NFTA_RULE_HANDLE => handle = Some(u64::from_be_bytes(a.value.try_into().ok()?)),
+            NFTA_RULE_USERDATA => comment = udata_comment(a.value),
             NFTA_RULE_EXPRESSIONS => {
-                for (ety, elem) in attributes(value)? {
-                    if ety != NFTA_LIST_ELEM {
+                for elem in attr::attrs(a.value)? {
+                    if elem.kind != NFTA_LIST_ELEM {
                         continue;
                     }
-                    match expression(elem)? {
+                    match expression(elem.value)? {
                         Expr::XtComment(c) => xt_comment = xt_comment.or(Some(c)),
                         Expr::Jump(c) => target = Some(c),
                         Expr::Other => {}
@@ -358,69 +246,38 @@ enum Expr {
 
 /// Classify one NFTA_LIST_ELEM expression; `None` when malformed.
 fn expression(elem: &[u8]) -> Option<Expr> {
-    let attrs = attributes(elem)?;
-    let name = attrs
-        .iter()
-        .find(|(t, _)| *t == NFTA_EXPR_NAME)
-        .and_then(|(_, v)| c_string(v));
-    let Some(data) = attrs
-        .iter()
-        .find(|(t, _)| *t == NFTA_EXPR_DATA)
-        .map(|(_, v)| *v)
-    else {
+    let attrs = attr::attrs(elem)?;
+    let name = find(&attrs, NFTA_EXPR_NAME).and_then(c_string);
+    let Some(data) = find(&attrs, NFTA_EXPR_DATA) else {
         return Some(Expr::Other);
     };
     match name.as_deref() {
         Some("match") => {
-            let d = attributes(data)?;
-            let mname = d
-                .iter()
-                .find(|(t, _)| *t == NFTA_MATCH_NAME)
-                .and_then(|(_, v)| c_string(v));
-            let info = d
-                .iter()
-                .find(|(t, _)| *t == NFTA_MATCH_INFO)
-                .map(|(_, v)| *v);
-            match (mname.as_deref(), info) {
+            let d = attr::attrs(data)?;
+            let mname = find(&d, NFTA_XT_NAME).and_then(c_string);
+            match (mname.as_deref(), find(&d, NFTA_XT_INFO)) {
                 // struct xt_comment_info { char comment[256]; }
                 (Some("comment"), Some(info)) => Some(Expr::XtComment(c_string(info)?)),
                 _ => Some(Expr::Other),
             }
         }
         Some("immediate") => {
-            let d = attributes(data)?;
-            let dreg = d
-                .iter()
-                .find(|(t, _)| *t == NFTA_IMMEDIATE_DREG)
-                .and_then(|(_, v)| v.get(..4))
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            let Some(imm) = d
-                .iter()
-                .find(|(t, _)| *t == NFTA_IMMEDIATE_DATA)
-                .map(|(_, v)| *v)
-            else {
+            let d = attr::attrs(data)?;
+            let dreg = find(&d, NFTA_IMMEDIATE_DREG).and_then(attr::be32);
+            let Some(imm) = find(&d, NFTA_IMMEDIATE_DATA) else {
                 return Some(Expr::Other);
             };
-            if dreg != Some(0) {
+            if dreg != Some(NFT_REG_VERDICT) {
                 return Some(Expr::Other);
             }
-            let Some(verdict) = attributes(imm)?
-                .into_iter()
-                .find(|(t, _)| *t == NFTA_DATA_VERDICT)
-                .map(|(_, v)| v)
-            else {
+            let Some(verdict) = find(&attr::attrs(imm)?, NFTA_DATA_VERDICT) else {
                 return Some(Expr::Other);
             };
-            let v = attributes(verdict)?;
-            let code = v
-                .iter()
-                .find(|(t, _)| *t == NFTA_VERDICT_CODE)
-                .and_then(|(_, b)| b.get(..4))
-                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            let chain = v
-                .iter()
-                .find(|(t, _)| *t == NFTA_VERDICT_CHAIN)
-                .and_then(|(_, b)| c_string(b));
+            let v = attr::attrs(verdict)?;
+            let code = find(&v, NFTA_VERDICT_CODE)
+                .and_then(attr::be32)
+                .map(|c| c as i32);
+            let chain = find(&v, NFTA_VERDICT_CHAIN).and_then(c_string);
             match (code, chain) {
                 (Some(NFT_JUMP | NFT_GOTO), Some(c)) => Some(Expr::Jump(c)),
                 _ => Some(Expr::Other),
@@ -428,28 +285,6 @@ fn expression(elem: &[u8]) -> Option<Expr> {
         }
         _ => Some(Expr::Other),
     }
-}
-
-/// Split netlink attributes; `None` when malformed.
-fn attributes(mut buf: &[u8]) -> Option<Vec<(u16, &[u8])>> {
-    let mut out = vec![];
-    while buf.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            return None;
-        }
-        out.push((ty, &buf[4..len]));
-        let next = (len + 3) & !3;
-        buf = buf.get(next..).unwrap_or_default();
-    }
-    Some(out)
-}
-
-/// A NUL-terminated string attribute.
-fn c_string(v: &[u8]) -> Option<String> {
-    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
-    String::from_utf8(v[..end].to_vec()).ok()
 }
 
 /// The comment in libnftnl rule user data (TLVs of u8 type, u8 length).
@@ -466,56 +301,30 @@ fn udata_comment(mut v: &[u8]) -> Option<String> {
 }
 
 /// Encode one nf_tables request with string attributes.
-fn request(family: NfProto, get: u16, flags: u16, seq: u32, attrs: &[(u16, &str)]) -> Vec<u8> {
-    let mut body = vec![family as u8, 0, 0, 0]; // nfgenmsg: family, version 0, res_id 0
+fn request(family: TableFamily, get: u8, flags: u16, seq: u32, attrs: &[(u16, &str)]) -> Vec<u8> {
+    let mut a = AttrBuf::new();
     for (ty, value) in attrs {
-        let len = 4 + value.len() + 1; // header + string + NUL
-        body.extend_from_slice(&(len as u16).to_ne_bytes());
-        body.extend_from_slice(&ty.to_ne_bytes());
-        body.extend_from_slice(value.as_bytes());
-        body.push(0);
-        while body.len() % 4 != 0 {
-            body.push(0);
-        }
+        a.str(*ty, value);
     }
-    let total = NLMSG_HDRLEN + body.len();
-    let mut msg = Vec::with_capacity(total);
-    msg.extend_from_slice(&(total as u32).to_ne_bytes());
-    msg.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | get).to_ne_bytes());
-    msg.extend_from_slice(&flags.to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&body);
-    msg
-}
-
-/// Split a datagram into (type, seq, payload) netlink messages; `None`
-/// when a header is malformed or the datagram was truncated.
-fn messages(buf: &[u8]) -> Option<Vec<(u16, u32, &[u8])>> {
-    let mut out = vec![];
-    let mut off = 0;
-    while off + NLMSG_HDRLEN <= buf.len() {
-        let h = &buf[off..off + NLMSG_HDRLEN];
-        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let ty = u16::from_ne_bytes([h[4], h[5]]);
-        let seq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
-        if len < NLMSG_HDRLEN || off + len > buf.len() {
-            return None;
-        }
-        out.push((ty, seq, &buf[off + NLMSG_HDRLEN..off + len]));
-        off += (len + 3) & !3;
-    }
-    (off >= buf.len()).then_some(out)
+    nfnetlink::message(
+        msg_type(get),
+        flags,
+        seq,
+        NfGenMsg::new(family),
+        a.as_bytes(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Family;
+    use hostnet::nlsock::split;
 
     #[test]
     fn request_layout() {
         let m = request(
-            NfProto::Ipv4,
+            Family::V4.into(),
             NFT_MSG_GETCHAIN,
             NLM_F_REQUEST | NLM_F_ACK,
             7,
@@ -538,14 +347,14 @@ mod tests {
 
     #[test]
     fn splits_messages() {
-        let mut a = request(NfProto::Inet, 1, NLM_F_REQUEST, 1, &[(1, "t")]);
-        let b = request(NfProto::Inet, 1, NLM_F_REQUEST, 2, &[(1, "tt")]);
+        let mut a = request(TableFamily::Inet, 1, NLM_F_REQUEST, 1, &[(1, "t")]);
+        let b = request(TableFamily::Inet, 1, NLM_F_REQUEST, 2, &[(1, "tt")]);
         a.extend_from_slice(&b);
-        let ms = messages(&a).unwrap();
+        let ms = split(&a).unwrap();
         assert_eq!(ms.len(), 2);
-        assert_eq!(ms[1].1, 2);
+        assert_eq!(ms[1].seq, 2);
         // A truncated datagram is not silently shortened.
-        assert!(messages(&a[..a.len() - 4]).is_none());
+        assert!(split(&a[..a.len() - 4]).is_err());
     }
 
     #[test]
@@ -594,9 +403,9 @@ mod tests {
             nla(
                 NFTA_EXPR_DATA,
                 &[
-                    nla(NFTA_MATCH_NAME, b"comment\0"),
+                    nla(NFTA_XT_NAME, b"comment\0"),
                     nla(2, &0u32.to_be_bytes()),
-                    nla(NFTA_MATCH_INFO, &info),
+                    nla(NFTA_XT_INFO, &info),
                 ]
                 .concat(),
             ),

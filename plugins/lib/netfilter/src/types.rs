@@ -1,7 +1,7 @@
 //! Validated values that may appear in a firewall rule. Every string that
 //! reaches an iptables-restore script or an nft command passes through one
 //! of these types, so a hostile network name, container ID, interface name
-//! or protocol is rejected before any tool runs (DESIGN principle 7).
+//! or protocol is rejected before any tool runs (ARCHITECTURE.md principle 7).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -196,6 +196,16 @@ impl Protocol {
             Protocol::Sctp => "sctp",
         }
     }
+
+    /// The IP protocol number (`IPPROTO_*`, as in the IP header): what
+    /// nf_tables compares `meta l4proto` with and conntrack tuples carry.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
 }
 
 impl FromStr for Protocol {
@@ -262,10 +272,7 @@ impl Family {
 
     /// "ip" or "ip6": the nft payload protocol and table family name.
     pub fn nft_name(self) -> &'static str {
-        match self {
-            Family::V4 => "ip",
-            Family::V6 => "ip6",
-        }
+        TableFamily::Ip(self).name()
     }
 
     /// "v4" / "v6" for messages.
@@ -274,5 +281,72 @@ impl Family {
             Family::V4 => "IPv4",
             Family::V6 => "IPv6",
         }
+    }
+}
+
+/// The family of an nf_tables table, and of any nfnetlink request (the
+/// `nfgen_family` of its `struct nfgenmsg`): an IP family, or one of the
+/// two netfilter families that are not one. Rules, addresses and tools
+/// are per IP family ([`Family`]); tables may also be `inet` (both IP
+/// families, the nftables masquerade table) or `bridge` (the spoof check
+/// of the bridge plugin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableFamily {
+    /// `ip` or `ip6`.
+    Ip(Family),
+    /// `inet`.
+    Inet,
+    /// `bridge`.
+    Bridge,
+}
+
+impl TableFamily {
+    /// The `NFPROTO_*` number (linux/netfilter.h). For the IP families it
+    /// is defined as the address family (`NFPROTO_IPV4 = AF_INET`,
+    /// `NFPROTO_IPV6 = AF_INET6`), which is what ctnetlink reads there.
+    pub fn nfproto(self) -> u8 {
+        match self {
+            TableFamily::Inet => 1,
+            TableFamily::Ip(Family::V4) => 2,
+            TableFamily::Bridge => 7,
+            TableFamily::Ip(Family::V6) => 10,
+        }
+    }
+
+    /// The family keyword of nft (`nft add table ip6 ...`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFamily::Inet => "inet",
+            TableFamily::Ip(Family::V4) => "ip",
+            TableFamily::Bridge => "bridge",
+            TableFamily::Ip(Family::V6) => "ip6",
+        }
+    }
+}
+
+impl From<Family> for TableFamily {
+    fn from(f: Family) -> TableFamily {
+        TableFamily::Ip(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_numbers_are_the_kernel_ones() {
+        // NFPROTO_IPV4/IPV6 are the address families ctnetlink expects.
+        assert_eq!(TableFamily::from(Family::V4).nfproto(), libc::AF_INET as u8);
+        assert_eq!(
+            TableFamily::from(Family::V6).nfproto(),
+            libc::AF_INET6 as u8
+        );
+        assert_eq!(TableFamily::Inet.nfproto(), libc::NFPROTO_INET as u8);
+        assert_eq!(TableFamily::Bridge.nfproto(), libc::NFPROTO_BRIDGE as u8);
+        assert_eq!(Family::V6.nft_name(), "ip6");
+        assert_eq!(TableFamily::Bridge.name(), "bridge");
+        assert_eq!(Protocol::Sctp.number(), libc::IPPROTO_SCTP as u8);
+        assert_eq!(Protocol::Udp.number(), libc::IPPROTO_UDP as u8);
     }
 }

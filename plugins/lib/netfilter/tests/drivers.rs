@@ -6,8 +6,8 @@
 use cni_sandbox::Sandbox;
 use netfilter::iptables::syntax::join;
 use netfilter::iptables::{RestoreScript, Rule, Table, Target, run};
-use netfilter::probe::{NfProto, Presence, Prober};
-use netfilter::{ChainName, Comment, Family, FirewallError, Protocol, nft};
+use netfilter::probe::{Presence, Prober};
+use netfilter::{ChainName, Comment, Family, FirewallError, Protocol, TableFamily, nft};
 
 fn chain(s: &str) -> ChainName {
     ChainName::new(s).unwrap()
@@ -179,13 +179,13 @@ fn probes_agree_with_the_tools() {
     let answers = sb.host.run(|| {
         let mut p = Prober::open().unwrap();
         [
-            p.chain(NfProto::Ipv4, "nat", "CNI-PROBE"),
-            p.chain(NfProto::Ipv6, "nat", "CNI-PROBE"),
-            p.chain(NfProto::Ipv4, "nat", "CNI-OTHER"),
-            p.table(NfProto::Inet, "cni_probe_t"),
-            p.chain(NfProto::Inet, "cni_probe_t", "c"),
-            p.chain(NfProto::Inet, "cni_probe_t", "d"),
-            p.table(NfProto::Inet, "absent"),
+            p.chain(Family::V4, "nat", "CNI-PROBE"),
+            p.chain(Family::V6, "nat", "CNI-PROBE"),
+            p.chain(Family::V4, "nat", "CNI-OTHER"),
+            p.table(TableFamily::Inet, "cni_probe_t"),
+            p.chain(TableFamily::Inet, "cni_probe_t", "c"),
+            p.chain(TableFamily::Inet, "cni_probe_t", "d"),
+            p.table(TableFamily::Inet, "absent"),
         ]
     });
     use Presence::*;
@@ -199,7 +199,7 @@ fn probes_agree_with_the_tools() {
     let elsewhere = other.run(|| {
         Prober::open()
             .unwrap()
-            .chain(NfProto::Ipv4, "nat", "CNI-PROBE")
+            .chain(Family::V4, "nat", "CNI-PROBE")
     });
     assert_eq!(elsewhere, Absent);
 }

@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cni_sandbox::Sandbox;
+use netfilter::Family;
 use netfilter::nfbatch::NfBatch;
-use netfilter::probe::{NfProto, Presence, Prober, RuleList};
+use netfilter::probe::{Presence, Prober, RuleList};
 use netfilter::tools::exec_count;
 
 const SETUP: &str = "*nat
@@ -43,7 +44,7 @@ fn deletes_iptables_nft_rules_by_comment_in_one_transaction() {
         let before = exec_count();
         let mut p = Prober::open().unwrap();
         let mut b = NfBatch::new();
-        for fam in [NfProto::Ipv4, NfProto::Ipv6] {
+        for fam in [Family::V4, Family::V6] {
             let RuleList::Rules(rules) = p.rules(fam, "nat", "TOP") else {
                 panic!("no TOP chain")
             };
@@ -63,8 +64,8 @@ fn deletes_iptables_nft_rules_by_comment_in_one_transaction() {
         }
         assert_eq!(b.len(), 6);
         b.commit().unwrap();
-        assert_eq!(p.chain(NfProto::Ipv4, "nat", "DN-A"), Presence::Absent);
-        assert_eq!(p.chain(NfProto::Ipv6, "nat", "DN-A"), Presence::Absent);
+        assert_eq!(p.chain(Family::V4, "nat", "DN-A"), Presence::Absent);
+        assert_eq!(p.chain(Family::V6, "nat", "DN-A"), Presence::Absent);
         exec_count() - before
     });
     assert_eq!(execs, 0);
@@ -84,9 +85,9 @@ fn a_failing_batch_changes_nothing() {
     let before = sb.host.iptables_nat(false);
     let e = sb.host.run(|| {
         let mut b = NfBatch::new();
-        b.flush_chain(NfProto::Ipv4, "nat", "DN-B");
+        b.flush_chain(Family::V4, "nat", "DN-B");
         // DN-A is still referenced by TOP: EBUSY aborts the batch.
-        b.delete_chain(NfProto::Ipv4, "nat", "DN-A");
+        b.delete_chain(Family::V4, "nat", "DN-A");
         b.commit().unwrap_err()
     });
     let text = e.to_string();
@@ -95,7 +96,7 @@ fn a_failing_batch_changes_nothing() {
     // A handle that does not exist fails the same way.
     let e = sb.host.run(|| {
         let mut b = NfBatch::new();
-        b.delete_rule(NfProto::Ipv4, "nat", "TOP", 999_999);
+        b.delete_rule(Family::V4, "nat", "TOP", 999_999);
         b.commit().unwrap_err()
     });
     assert!(e.to_string().contains("handle 999999"), "{e}");
@@ -112,7 +113,7 @@ fn deletes_nft_rules_by_handle() {
     );
     sb.host.run(|| {
         let mut p = Prober::open().unwrap();
-        let RuleList::Rules(rules) = p.rules(NfProto::Ipv4, "t", "c") else {
+        let RuleList::Rules(rules) = p.rules(Family::V4, "t", "c") else {
             panic!()
         };
         let x = rules
@@ -120,9 +121,9 @@ fn deletes_nft_rules_by_handle() {
             .find(|r| r.comment.as_deref() == Some("x"))
             .unwrap();
         let mut b = NfBatch::new();
-        b.delete_rule(NfProto::Ipv4, "t", "c", x.handle);
+        b.delete_rule(Family::V4, "t", "c", x.handle);
         b.commit().unwrap();
-        let RuleList::Rules(left) = p.rules(NfProto::Ipv4, "t", "c") else {
+        let RuleList::Rules(left) = p.rules(Family::V4, "t", "c") else {
             panic!()
         };
         assert_eq!(left.len(), 1);

@@ -9,7 +9,7 @@ use cni_sandbox::Sandbox;
 use netfilter::iptables::syntax::join;
 use netfilter::iptables::{Rule, Target};
 use netfilter::nfbatch::NfBatch;
-use netfilter::probe::{NfProto, Prober};
+use netfilter::probe::Prober;
 use netfilter::{ChainName, Comment, Family, IfName, Protocol};
 
 fn ch(s: &str) -> ChainName {
@@ -96,13 +96,6 @@ fn tools(family: Family) -> (&'static str, &'static str) {
     }
 }
 
-fn proto(family: Family) -> NfProto {
-    match family {
-        Family::V4 => NfProto::Ipv4,
-        Family::V6 => NfProto::Ipv6,
-    }
-}
-
 fn restore(sb: &Sandbox, family: Family, text: &str) {
     let path = sb.dir().join("script");
     std::fs::write(&path, text).unwrap();
@@ -142,22 +135,16 @@ fn same_kernel_objects_as_iptables_nft() {
             "{family:?}"
         );
         for chain in ["TOP", "DN", "SM"] {
-            let ea = a
-                .host
-                .run(|| {
-                    Prober::open()
-                        .unwrap()
-                        .rule_expressions(proto(family), "nat", chain)
-                })
-                .unwrap();
-            let eb = b
-                .host
-                .run(|| {
-                    Prober::open()
-                        .unwrap()
-                        .rule_expressions(proto(family), "nat", chain)
-                })
-                .unwrap();
+            let exprs = |sb: &Sandbox| {
+                sb.host
+                    .run(|| {
+                        Prober::open()
+                            .unwrap()
+                            .rule_expressions(family, "nat", chain)
+                    })
+                    .unwrap()
+            };
+            let (ea, eb) = (exprs(&a), exprs(&b));
             let want = rules(family).iter().filter(|(c, _)| *c == chain).count();
             assert_eq!(ea.len(), want, "{family:?} {chain}");
             assert_eq!(eb.len(), want, "{family:?} {chain}");

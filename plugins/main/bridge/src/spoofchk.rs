@@ -17,8 +17,9 @@ use std::borrow::Cow;
 
 use hostnet::MacAddr;
 use libcni::Error;
+use netfilter::TableFamily;
 use netfilter::nft;
-use netfilter::probe::{NfProto, Presence, Prober};
+use netfilter::probe::{Presence, Prober};
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
@@ -173,7 +174,7 @@ impl SpoofCheck {
         let mut prober = Prober::open();
         for name in [self.iface_chain(), self.mac_chain()] {
             let present = prober.as_mut().map_or(Presence::Unknown, |p| {
-                p.chain(NfProto::Bridge, TABLE, &name)
+                p.chain(TableFamily::Bridge, TABLE, &name)
             });
             if present != Presence::Absent {
                 // iface chain first: it references the mac chain.

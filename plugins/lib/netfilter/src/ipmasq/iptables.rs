@@ -12,7 +12,7 @@ use crate::iptables::save::normalize;
 use crate::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, Target, run};
 use crate::names;
 use crate::nfbatch::NfBatch;
-use crate::probe::{NfProto, Presence, Prober};
+use crate::probe::{Presence, Prober};
 use crate::tools::{self, IptablesVariant, Tool};
 use crate::types::{ChainName, Comment, Family, Ident};
 
@@ -67,7 +67,7 @@ fn probe(prober: &mut Option<Prober>, family: Family, chain: &ChainName) -> Pres
         return Presence::Unknown;
     }
     match prober {
-        Some(p) => p.chain(nf_proto(family), NAT.as_str(), chain.as_str()),
+        Some(p) => p.chain(family, NAT.as_str(), chain.as_str()),
         None => Presence::Unknown,
     }
 }
@@ -103,7 +103,7 @@ fn fast_setup(
         {
             return None;
         }
-        let nf = nf_proto(family);
+        let nf = family;
         batch.new_chain(nf, NAT.as_str(), chain.as_str());
         for r in chain_rules(family, &fa, comment) {
             batch
@@ -211,13 +211,7 @@ fn fast_teardown(
             Presence::Present => {}
         }
         let queued = prober.as_mut().is_some_and(|p| {
-            batch.remove_chain_and_jumps(
-                p,
-                nf_proto(family),
-                NAT.as_str(),
-                POSTROUTING,
-                chain.as_str(),
-            )
+            batch.remove_chain_and_jumps(p, family, NAT.as_str(), POSTROUTING, chain.as_str())
         });
         if !queued {
             rest.push(family);
@@ -225,13 +219,6 @@ fn fast_teardown(
     }
     batch.commit()?;
     Ok(rest)
-}
-
-fn nf_proto(family: Family) -> NfProto {
-    match family {
-        Family::V4 => NfProto::Ipv4,
-        Family::V6 => NfProto::Ipv6,
-    }
 }
 
 /// Remove the chain and every POSTROUTING rule jumping to it, per family:

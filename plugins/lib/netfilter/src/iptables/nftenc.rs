@@ -32,6 +32,8 @@ use std::net::{IpAddr, SocketAddr};
 use ipnet::IpNet;
 
 use super::rule::{Module, Rule, Target};
+use crate::nfnetlink::attr::AttrBuf;
+use crate::nfnetlink::nft::*;
 use crate::types::{Family, IfName, Protocol};
 
 /// The rule uses something this encoder does not write; use
@@ -49,54 +51,6 @@ pub struct Encoded {
     pub compat: Vec<u8>,
 }
 
-// linux/netfilter/nf_tables.h
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_META_DREG: u16 = 1;
-const NFTA_META_KEY: u16 = 2;
-const NFT_META_IIFNAME: u32 = 6;
-const NFT_META_OIFNAME: u32 = 7;
-const NFT_META_L4PROTO: u32 = 16;
-const NFTA_CMP_SREG: u16 = 1;
-const NFTA_CMP_OP: u16 = 2;
-const NFTA_CMP_DATA: u16 = 3;
-const NFT_CMP_EQ: u32 = 0;
-const NFT_CMP_NEQ: u32 = 1;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
-const NFTA_PAYLOAD_DREG: u16 = 1;
-const NFTA_PAYLOAD_BASE: u16 = 2;
-const NFTA_PAYLOAD_OFFSET: u16 = 3;
-const NFTA_PAYLOAD_LEN: u16 = 4;
-const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
-const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
-const NFTA_BITWISE_SREG: u16 = 1;
-const NFTA_BITWISE_DREG: u16 = 2;
-const NFTA_BITWISE_LEN: u16 = 3;
-const NFTA_BITWISE_MASK: u16 = 4;
-const NFTA_BITWISE_XOR: u16 = 5;
-const NFTA_COUNTER_BYTES: u16 = 1;
-const NFTA_COUNTER_PACKETS: u16 = 2;
-const NFTA_IMMEDIATE_DREG: u16 = 1;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_RULE_COMPAT_PROTO: u16 = 1;
-const NFTA_RULE_COMPAT_FLAGS: u16 = 2;
-// linux/netfilter/nf_tables_compat.h (same numbers for match and target)
-const NFTA_XT_NAME: u16 = 1;
-const NFTA_XT_REV: u16 = 2;
-const NFTA_XT_INFO: u16 = 3;
-/// The register iptables-nft 1.8 loads into, and the verdict register.
-const NFT_REG_1: u32 = 1;
-const NFT_REG_VERDICT: u32 = 0;
-/// Verdicts (linux/netfilter.h, nf_tables.h).
-const NF_DROP: i32 = 0;
-const NF_ACCEPT: i32 = 1;
-const NFT_JUMP: i32 = -3;
-const NFT_RETURN: i32 = -5;
-const NLA_F_NESTED: u16 = 0x8000;
 /// xt_multiport: XT_MULTIPORT_DESTINATION, XT_MULTI_PORTS.
 const XT_MULTIPORT_DESTINATION: u8 = 1;
 const XT_MULTI_PORTS: usize = 15;
@@ -104,39 +58,20 @@ const XT_MULTI_PORTS: usize = 15;
 const NF_NAT_RANGE_MAP_IPS: u32 = 1;
 const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 2;
 
-/// An attribute writer.
-#[derive(Default)]
-struct Buf(Vec<u8>);
-
-impl Buf {
-    fn put(&mut self, ty: u16, value: &[u8]) {
-        self.0
-            .extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        self.0.extend_from_slice(&ty.to_ne_bytes());
-        self.0.extend_from_slice(value);
-        while !self.0.len().is_multiple_of(4) {
-            self.0.push(0);
-        }
-    }
-
-    fn u32(&mut self, ty: u16, v: u32) {
-        self.put(ty, &v.to_be_bytes());
-    }
-
-    fn str(&mut self, ty: u16, s: &str) {
-        let mut v = s.as_bytes().to_vec();
-        v.push(0);
-        self.put(ty, &v);
-    }
-
-    fn nest(&mut self, ty: u16, inner: impl FnOnce(&mut Buf)) {
-        let mut b = Buf::default();
-        inner(&mut b);
-        self.put(ty | NLA_F_NESTED, &b.0);
-    }
-
+/// The expressions iptables-nft writes, on top of the attribute writer.
+trait Exprs {
     /// One expression of the list.
-    fn expr(&mut self, name: &str, data: impl FnOnce(&mut Buf)) {
+    fn expr(&mut self, name: &str, data: impl FnOnce(&mut AttrBuf));
+    fn meta(&mut self, key: u32);
+    fn cmp(&mut self, negate: bool, data: &[u8]);
+    fn payload(&mut self, base: u32, offset: u32, len: u32);
+    fn bitwise(&mut self, mask: &[u8]);
+    fn xt(&mut self, kind: &str, name: &str, rev: u32, info: &[u8]);
+    fn verdict(&mut self, code: i32, chain: Option<&str>);
+}
+
+impl Exprs for AttrBuf {
+    fn expr(&mut self, name: &str, data: impl FnOnce(&mut AttrBuf)) {
         self.nest(NFTA_LIST_ELEM, |e| {
             e.str(NFTA_EXPR_NAME, name);
             e.nest(NFTA_EXPR_DATA, data);
@@ -145,33 +80,33 @@ impl Buf {
 
     fn meta(&mut self, key: u32) {
         self.expr("meta", |d| {
-            d.u32(NFTA_META_KEY, key);
-            d.u32(NFTA_META_DREG, NFT_REG_1);
+            d.be32(NFTA_META_KEY, key);
+            d.be32(NFTA_META_DREG, NFT_REG_1);
         });
     }
 
     fn cmp(&mut self, negate: bool, data: &[u8]) {
         self.expr("cmp", |d| {
-            d.u32(NFTA_CMP_SREG, NFT_REG_1);
-            d.u32(NFTA_CMP_OP, if negate { NFT_CMP_NEQ } else { NFT_CMP_EQ });
+            d.be32(NFTA_CMP_SREG, NFT_REG_1);
+            d.be32(NFTA_CMP_OP, if negate { NFT_CMP_NEQ } else { NFT_CMP_EQ });
             d.nest(NFTA_CMP_DATA, |v| v.put(NFTA_DATA_VALUE, data));
         });
     }
 
     fn payload(&mut self, base: u32, offset: u32, len: u32) {
         self.expr("payload", |d| {
-            d.u32(NFTA_PAYLOAD_DREG, NFT_REG_1);
-            d.u32(NFTA_PAYLOAD_BASE, base);
-            d.u32(NFTA_PAYLOAD_OFFSET, offset);
-            d.u32(NFTA_PAYLOAD_LEN, len);
+            d.be32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+            d.be32(NFTA_PAYLOAD_BASE, base);
+            d.be32(NFTA_PAYLOAD_OFFSET, offset);
+            d.be32(NFTA_PAYLOAD_LEN, len);
         });
     }
 
     fn bitwise(&mut self, mask: &[u8]) {
         self.expr("bitwise", |d| {
-            d.u32(NFTA_BITWISE_SREG, NFT_REG_1);
-            d.u32(NFTA_BITWISE_DREG, NFT_REG_1);
-            d.u32(NFTA_BITWISE_LEN, mask.len() as u32);
+            d.be32(NFTA_BITWISE_SREG, NFT_REG_1);
+            d.be32(NFTA_BITWISE_DREG, NFT_REG_1);
+            d.be32(NFTA_BITWISE_LEN, mask.len() as u32);
             d.nest(NFTA_BITWISE_MASK, |v| v.put(NFTA_DATA_VALUE, mask));
             d.nest(NFTA_BITWISE_XOR, |v| {
                 v.put(NFTA_DATA_VALUE, &vec![0; mask.len()])
@@ -182,14 +117,14 @@ impl Buf {
     fn xt(&mut self, kind: &str, name: &str, rev: u32, info: &[u8]) {
         self.expr(kind, |d| {
             d.str(NFTA_XT_NAME, name);
-            d.u32(NFTA_XT_REV, rev);
+            d.be32(NFTA_XT_REV, rev);
             d.put(NFTA_XT_INFO, info);
         });
     }
 
     fn verdict(&mut self, code: i32, chain: Option<&str>) {
         self.expr("immediate", |d| {
-            d.u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+            d.be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
             d.nest(NFTA_IMMEDIATE_DATA, |data| {
                 data.nest(NFTA_DATA_VERDICT, |v| {
                     v.put(NFTA_VERDICT_CODE, &code.to_be_bytes());
@@ -210,7 +145,7 @@ fn ip_bytes(ip: IpAddr) -> Vec<u8> {
 }
 
 /// iptables-nft's add_iniface/add_outiface.
-fn interface(b: &mut Buf, key: u32, name: &IfName, negate: bool) -> Result<(), Unsupported> {
+fn interface(b: &mut AttrBuf, key: u32, name: &IfName, negate: bool) -> Result<(), Unsupported> {
     let n = name.as_str();
     b.meta(key);
     match n.strip_suffix('+') {
@@ -227,7 +162,7 @@ fn interface(b: &mut Buf, key: u32, name: &IfName, negate: bool) -> Result<(), U
 
 /// iptables-nft's add_addr: load the bytes the prefix covers; a prefix
 /// that is not byte aligned loads the whole address and masks it.
-fn address(b: &mut Buf, offset: u32, net: IpNet, negate: bool) {
+fn address(b: &mut AttrBuf, offset: u32, net: IpNet, negate: bool) {
     let addr = ip_bytes(net.trunc().addr());
     let mask = ip_bytes(net.netmask());
     let full = addr.len();
@@ -240,14 +175,6 @@ fn address(b: &mut Buf, offset: u32, net: IpNet, negate: bool) {
         b.payload(NFT_PAYLOAD_NETWORK_HEADER, offset, full as u32);
         b.bitwise(&mask);
         b.cmp(negate, &addr);
-    }
-}
-
-fn proto_number(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => 6,
-        Protocol::Udp => 17,
-        Protocol::Sctp => 132,
     }
 }
 
@@ -315,7 +242,7 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
         Some((p, rest)) if rest.iter().all(|q| q == p) => Some(*p),
         Some(_) => return Err(Unsupported("two protocols")),
     };
-    let mut b = Buf::default();
+    let mut b = AttrBuf::new();
     if let Some((name, neg)) = &rule.iif {
         interface(&mut b, NFT_META_IIFNAME, name, *neg)?;
     }
@@ -324,7 +251,7 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
     }
     if let Some(p) = proto {
         b.meta(NFT_META_L4PROTO);
-        b.cmp(false, &[proto_number(p)]);
+        b.cmp(false, &[p.number()]);
     }
     for (off, slot) in [(saddr_off, &rule.src), (daddr_off, &rule.dst)] {
         if let Some((net, neg)) = slot {
@@ -358,8 +285,8 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
         }
     }
     b.expr("counter", |d| {
-        d.put(NFTA_COUNTER_BYTES, &0u64.to_be_bytes());
-        d.put(NFTA_COUNTER_PACKETS, &0u64.to_be_bytes());
+        d.be64(NFTA_COUNTER_BYTES, 0);
+        d.be64(NFTA_COUNTER_PACKETS, 0);
     });
     match &rule.target {
         Target::Accept => b.verdict(NF_ACCEPT, None),
@@ -377,15 +304,15 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
         Target::Masquerade => b.xt("target", "MASQUERADE", 0, &masquerade_info(family)),
         Target::SetXmark { .. } => return Err(Unsupported("MARK target")),
     }
-    let mut compat = Buf::default();
-    compat.u32(
+    let mut compat = AttrBuf::new();
+    compat.be32(
         NFTA_RULE_COMPAT_PROTO,
-        u32::from(proto.map(proto_number).unwrap_or(0)),
+        u32::from(proto.map(Protocol::number).unwrap_or(0)),
     );
-    compat.u32(NFTA_RULE_COMPAT_FLAGS, 0);
+    compat.be32(NFTA_RULE_COMPAT_FLAGS, 0);
     Ok(Encoded {
-        expressions: b.0,
-        compat: compat.0,
+        expressions: b.into_bytes(),
+        compat: compat.into_bytes(),
     })
 }
 

@@ -16,8 +16,9 @@ use nftables::types::NfFamily;
 use serde::Deserialize;
 
 use super::error::FirewallError;
-use super::probe::{NfProto, Presence, Prober, RuleList};
+use super::probe::{Presence, Prober, RuleList};
 use super::tools::{self, Tool};
+use super::types::{Family, TableFamily};
 
 /// The family keyword nft uses on its command line.
 pub fn family_name(f: NfFamily) -> &'static str {
@@ -31,13 +32,13 @@ pub fn family_name(f: NfFamily) -> &'static str {
     }
 }
 
-/// The netlink family number of an nft family, for probes.
-pub fn proto(f: NfFamily) -> Option<NfProto> {
+/// The table family of an nft family, for probes.
+pub fn proto(f: NfFamily) -> Option<TableFamily> {
     match f {
-        NfFamily::IP => Some(NfProto::Ipv4),
-        NfFamily::IP6 => Some(NfProto::Ipv6),
-        NfFamily::INet => Some(NfProto::Inet),
-        NfFamily::Bridge => Some(NfProto::Bridge),
+        NfFamily::IP => Some(TableFamily::Ip(Family::V4)),
+        NfFamily::IP6 => Some(TableFamily::Ip(Family::V6)),
+        NfFamily::INet => Some(TableFamily::Inet),
+        NfFamily::Bridge => Some(TableFamily::Bridge),
         _ => None,
     }
 }
@@ -186,7 +187,7 @@ pub fn delete_rule(batch: &mut Batch<'_>, rule: &ListedRule) {
 pub fn usable() -> bool {
     tools::find(Tool::Nft).is_some()
         && Prober::open().is_some_and(|mut p| {
-            p.table(NfProto::Inet, "cni_probe_nonexistent") != Presence::Unknown
+            p.table(TableFamily::Inet, "cni_probe_nonexistent") != Presence::Unknown
         })
 }
 

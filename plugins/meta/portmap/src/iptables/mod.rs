@@ -53,7 +53,7 @@ use netfilter::iptables::save::normalize;
 use netfilter::iptables::syntax::join;
 use netfilter::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, run};
 use netfilter::nfbatch::NfBatch;
-use netfilter::probe::{NfProto, Presence, Prober};
+use netfilter::probe::{Presence, Prober};
 use netfilter::tools::{self, IptablesVariant, Tool};
 use netfilter::{ChainName, Family, FirewallError, Ident, names};
 
@@ -77,16 +77,9 @@ impl Probe {
             return Presence::Unknown;
         }
         match &mut self.0 {
-            Some(p) => p.chain(nf_proto(family), NAT.as_str(), name),
+            Some(p) => p.chain(family, NAT.as_str(), name),
             None => Presence::Unknown,
         }
-    }
-}
-
-fn nf_proto(family: Family) -> NfProto {
-    match family {
-        Family::V4 => NfProto::Ipv4,
-        Family::V6 => NfProto::Ipv6,
     }
 }
 
@@ -155,7 +148,7 @@ fn fast_setup(
         {
             return None;
         }
-        let nf = nf_proto(family);
+        let nf = family;
         let dn = pod.dn_chain.as_str();
         batch.new_chain(nf, NAT.as_str(), dn);
         for r in rules::dn_rules(conf, family, net) {
@@ -393,7 +386,7 @@ fn fast_teardown(
             }
             Presence::Present => {}
         }
-        let nf = nf_proto(family);
+        let nf = family;
         if !batch.remove_chain_and_jumps(p, nf, NAT.as_str(), TOP_DNAT, pod.dn_chain.as_str()) {
             rest.push(family);
         }

@@ -24,7 +24,7 @@ pub mod rules;
 
 use netfilter::nfbatch::NfBatch;
 use netfilter::nft::{self, ListedRule};
-use netfilter::probe::{NfProto, Presence, Prober, RuleInfo, RuleList};
+use netfilter::probe::{Presence, Prober, RuleInfo, RuleList};
 use netfilter::tools::{self, Tool};
 use netfilter::{Family, FirewallError};
 use nftables::batch::Batch;
@@ -36,20 +36,13 @@ use rules::{
     HOSTPORTS, HOSTPORTS_ALL, MASQUERADING, OUTPUT, POD_CHAINS, PREROUTING, Shared, TABLE,
 };
 
-fn proto(family: Family) -> NfProto {
-    match family {
-        Family::V4 => NfProto::Ipv4,
-        Family::V6 => NfProto::Ipv6,
-    }
-}
-
 /// Which shared objects must be written, from what nfnetlink says is
 /// there. Without an answer, everything is added and rewritten.
 fn plan(prober: &mut Option<Prober>, conf: &PortmapConf, family: Family) -> Shared {
     let Some(p) = prober else {
         return Shared::unknown(conf);
     };
-    let nf = proto(family);
+    let nf = family;
     match p.table(nf, TABLE) {
         Presence::Absent => return Shared::fresh(conf),
         Presence::Unknown => return Shared::unknown(conf),
@@ -126,7 +119,7 @@ fn list(
 ) -> Result<Option<Vec<ListedRule>>, FirewallError> {
     let nf = rules::nf_family(family);
     if let Some(p) = prober {
-        match p.rules(proto(family), TABLE, chain) {
+        match p.rules(family, TABLE, chain) {
             RuleList::Absent => return Ok(None),
             RuleList::Rules(infos) => {
                 let converted: Option<Vec<ListedRule>> = infos
@@ -155,7 +148,7 @@ fn list(
 /// Whether `family`'s table may exist (a definite "no" skips its reads).
 fn table_may_exist(prober: &mut Option<Prober>, family: Family) -> bool {
     match prober {
-        Some(p) => p.table(proto(family), TABLE) != Presence::Absent,
+        Some(p) => p.table(family, TABLE) != Presence::Absent,
         None => true,
     }
 }
@@ -205,7 +198,7 @@ pub fn teardown(pod: &Pod) -> Result<(), FirewallError> {
 fn batch_of(p: &mut Prober, pod: &Pod) -> Option<NfBatch> {
     let mut b = NfBatch::new();
     for family in Family::ALL {
-        let nf = proto(family);
+        let nf = family;
         match p.table(nf, TABLE) {
             Presence::Absent => continue,
             Presence::Unknown => return None,
