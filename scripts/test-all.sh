@@ -41,13 +41,21 @@ echo "== cargo build (debug for the tests, release as shipped)"
 cargo build --workspace --bins
 cargo build --release --workspace --bins
 rel="$PWD/target/release"
-echo "== VERSION of the release binaries"
-for b in bridge host-local portmap loopback; do
+echo "== VERSION and the about line of the release binaries"
+plugins=(bridge host-local portmap loopback)
+for b in "${plugins[@]}"; do
     got=$(CNI_COMMAND=VERSION "$rel/$b" </dev/null)
     want='"supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'
     case "$got" in
         *"$want"*) echo "$b: $got" ;;
         *) echo "$b: unexpected VERSION reply: $got" >&2; exit 1 ;;
+    esac
+    # With an empty environment: the about line on stderr, exit 0 (what
+    # nerdctl and Nomad read to learn a plugin's version).
+    about=$(env -i "$rel/$b" 2>&1 >/dev/null </dev/null | head -n 1)
+    case "$about" in
+        "CNI $b plugin v"[0-9]*) echo "$b: $about" ;;
+        *) echo "$b: unexpected about line: $about" >&2; exit 1 ;;
     esac
 done
 echo "== cargo test"

@@ -118,10 +118,41 @@ impl Reply {
     }
 }
 
+/// The version the "about" text reports: the reference release whose
+/// behaviour these plugins match, with our own release as semver build
+/// metadata. Tools compare the core (nerdctl wants firewall >= 1.7.1
+/// before it writes `ingressPolicy: isolated`; Nomad wants >= 0.4.0), and
+/// semver ignores build metadata in comparisons, so both checks pass while
+/// the text still names this project's release.
+pub const ABOUT_VERSION: &str = concat!("v1.9.1+cni-rs.", env!("CARGO_PKG_VERSION"));
+
+/// The text the reference's skeleton prints on stderr when `CNI_COMMAND`
+/// is unset or empty: `CNI <name> plugin <version>` and the protocol
+/// versions. nerdctl finds the first line by its prefix and parses the
+/// rest as a semver.
+pub fn about<P: Plugin>(name: &str, plugin: &P) -> String {
+    let versions: Vec<&str> = plugin
+        .supported_versions()
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    format!(
+        "CNI {name} plugin {ABOUT_VERSION}\nCNI protocol versions supported: {}\n",
+        versions.join(", ")
+    )
+}
+
 /// Entry point for a plugin's `main`: runs the call described by the
-/// process environment and stdin, prints the reply and exits.
+/// process environment and stdin, prints the reply and exits. Without
+/// `CNI_COMMAND` (unset or empty) it prints [`about`] on stderr and exits
+/// 0 without reading stdin, as the reference does: a person or a tool
+/// probing the binary gets its name and version, not an error.
 pub fn run<P: Plugin>(name: &str, plugin: &P) -> ! {
     crate::log::set_name(name);
+    if std::env::var_os("CNI_COMMAND").is_none_or(|c| c.is_empty()) {
+        let _ = std::io::stderr().write_all(about(name, plugin).as_bytes());
+        std::process::exit(0);
+    }
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin);
     let reply = match read {

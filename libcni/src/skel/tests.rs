@@ -310,3 +310,22 @@ fn plugin_errors_and_panics_become_error_json() {
     let v = expect_code(&env, stdin.as_bytes(), 999);
     assert!(v["msg"].as_str().unwrap().contains("boom"));
 }
+
+#[test]
+fn about_names_plugin_semver_and_protocol_versions() {
+    let text = about("firewall", &Dummy);
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    // nerdctl: the line starting with "CNI firewall plugin ", the rest a semver.
+    let version = first.strip_prefix("CNI firewall plugin v").unwrap();
+    let (core, build) = version.split_once('+').unwrap();
+    let nums: Vec<u32> = core.split('.').map(|n| n.parse().unwrap()).collect();
+    assert_eq!(nums.len(), 3, "{first}");
+    assert!(nums >= vec![1, 7, 1], "nerdctl needs >= 1.7.1: {first}");
+    assert_eq!(build, format!("cni-rs.{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        lines.next().unwrap(),
+        "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"
+    );
+    assert!(lines.next().is_none());
+}
