@@ -1,7 +1,7 @@
 //! Validated values that may appear in a firewall rule. Every string that
 //! reaches an iptables-restore script or an nft command passes through one
 //! of these types, so a hostile network name, container ID, interface name
-//! or protocol is rejected before any tool runs (DESIGN principle 7).
+//! or protocol is rejected before any tool runs (ARCHITECTURE.md principle 7).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -35,9 +35,10 @@ impl Ident {
         Ident::parse("network name", s)
     }
 
-    /// A validated container ID (`CNI_CONTAINERID`).
+    /// A validated container ID (`CNI_CONTAINERID`: a rejection is a bad
+    /// environment, code 4).
     pub fn container_id(s: &str) -> Result<Ident, FirewallError> {
-        Ident::parse("container ID", s)
+        Ident::parse("container ID", s).map_err(FirewallError::in_env)
     }
 
     /// The text.
