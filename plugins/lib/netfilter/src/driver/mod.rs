@@ -141,68 +141,70 @@ mod tests {
         fail: bool,
     }
 
-    impl Driver for Fake<'_> {
-        fn setup(&self) -> Result<(), FirewallError> {
+    impl Fake<'_> {
+        fn note(&self, op: &str) -> Result<(), FirewallError> {
             self.log
                 .0
                 .borrow_mut()
-                .push(format!("setup {}", self.backend));
+                .push(format!("{op} {}", self.backend));
             if self.fail {
-                Err(FirewallError::CheckFailed("refused".into()))
+                Err(FirewallError::CheckFailed(format!("{op} refused")))
             } else {
                 Ok(())
             }
         }
+    }
+
+    impl Driver for Fake<'_> {
+        fn setup(&self) -> Result<(), FirewallError> {
+            self.note("setup")
+        }
         fn teardown(&self, errs: &mut Errors) {
-            self.log
-                .0
-                .borrow_mut()
-                .push(format!("teardown {}", self.backend));
-            if self.fail {
-                errs.push(FirewallError::CheckFailed("refused".into()));
-            }
+            errs.record(self.note("teardown"));
         }
         fn check(&self) -> Result<(), FirewallError> {
-            self.log
-                .0
-                .borrow_mut()
-                .push(format!("check {}", self.backend));
-            Ok(())
+            self.note("check")
         }
     }
 
+    /// Fails on `fail_on`; holds state on nftables unless `only_iptables`.
     struct Pair<'a> {
         log: &'a Log,
-        fail: bool,
+        fail_on: Option<Backend>,
         only_iptables: bool,
+    }
+
+    impl Pair<'_> {
+        fn fake(&self, backend: Backend) -> Fake<'_> {
+            Fake {
+                log: self.log,
+                backend,
+                fail: self.fail_on == Some(backend),
+            }
+        }
     }
 
     impl Firewall for Pair<'_> {
         fn iptables(&self) -> impl Driver + '_ {
-            Fake {
-                log: self.log,
-                backend: Backend::Iptables,
-                fail: self.fail,
-            }
+            self.fake(Backend::Iptables)
         }
         fn nftables(&self) -> impl Driver + '_ {
-            Fake {
-                log: self.log,
-                backend: Backend::Nftables,
-                fail: self.fail,
-            }
+            self.fake(Backend::Nftables)
         }
         fn may_hold_state(&self, backend: Backend) -> bool {
             !self.only_iptables || backend == Backend::Iptables
         }
     }
 
+    // The fallback itself depends on the machine's iptables and nftables;
+    // the plugins' integration tests cover it in namespaces.
+
     #[test]
     fn explicit_backend_is_used_as_is() {
         let log = Log::default();
         let fw = Pair {
             log: &log,
-            fail: false,
+            fail_on: None,
             only_iptables: false,
         };
         assert_eq!(
@@ -212,11 +214,12 @@ mod tests {
         check(&fw, Some(Backend::Iptables)).unwrap();
         let failing = Pair {
             log: &log,
-            fail: true,
+            fail_on: Some(Backend::Iptables),
             only_iptables: false,
         };
         // No fallback from an explicit choice.
-        assert!(setup(&failing, Some(Backend::Iptables)).is_err());
+        let e = setup(&failing, Some(Backend::Iptables)).unwrap_err();
+        assert_eq!(e.to_string(), "setup refused");
         assert_eq!(
             *log.0.borrow(),
             ["setup nftables", "check iptables", "setup iptables"]
@@ -230,15 +233,16 @@ mod tests {
         teardown(
             &Pair {
                 log: &log,
-                fail: false,
+                fail_on: None,
                 only_iptables: true,
             },
             &mut errs,
         );
+        assert!(errs.is_empty());
         teardown(
             &Pair {
                 log: &log,
-                fail: true,
+                fail_on: Some(Backend::Iptables),
                 only_iptables: false,
             },
             &mut errs,
@@ -251,9 +255,9 @@ mod tests {
                 "teardown nftables"
             ]
         );
-        // The iptables failure is kept; the nftables one only when nftables
-        // is usable here.
+        // The iptables failure is kept, as a firewall failure.
         let e = errs.finish("DEL").unwrap_err();
         assert_eq!(e.code, libcni::hostnet::code::FIREWALL);
+        assert_eq!(e.msg, "teardown refused");
     }
 }
