@@ -1,5 +1,8 @@
-//! IP masquerading for the bridge plugin's `ipMasq`, on both backends, with
-//! the same kernel state as the reference (cni:plugins pkg/ip/ipmasq_*).
+//! The masquerade rule set, shared by the plugins that masquerade a pod's
+//! traffic (bridge's `ipMasq`), on both backends, with the same kernel
+//! state as the reference (cni:plugins pkg/ip/ipmasq_*). It says what its
+//! rules are; the firewall driver ([`crate::driver`]) picks the backend,
+//! falls back, and writes them.
 //!
 //! iptables (per family, nat table):
 //! ```text
