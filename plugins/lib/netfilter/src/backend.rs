@@ -3,12 +3,11 @@
 //! The reference (pkg/ip/ipmasq_linux.go, portmap) uses iptables unless
 //! iptables is unusable and nftables is usable; an explicit backend in the
 //! config wins. Its usability tests exec `iptables` and `nft` on every ADD.
-//! Ours cost no exec in the normal case: [`Backend::detect`] only looks for
-//! the binaries (stat calls), and the full test ([`iptables_usable`] /
-//! [`nft_usable`]) runs only after an iptables operation has failed, to
-//! decide whether to fall back to nftables (see
-//! [`with_fallback`]). Same decision as the reference, paid only when it
-//! matters.
+//! Ours cost no exec in the normal case: [`Backend::choose`] only looks for
+//! the binaries (stat calls), and the full test (`iptables_usable` /
+//! `nft_usable`) runs only after an iptables operation has failed, to
+//! decide whether to fall back to nftables ([`crate::driver::setup`]). Same
+//! decision as the reference, paid only when it matters.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +17,9 @@ use super::iptables::run as ipt_run;
 use super::nft;
 use super::tools::{self, Tool};
 use super::types::Family;
+
+/// What a backend key accepts, for error messages.
+const ACCEPTED: &str = "use \"iptables\" or \"nftables\"";
 
 /// A firewall backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +31,9 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Both backends, iptables first.
+    pub const ALL: [Backend; 2] = [Backend::Iptables, Backend::Nftables];
+
     /// The config spelling ("iptables" / "nftables").
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +54,28 @@ impl Backend {
             Backend::Iptables
         }
     }
+
+    /// The backend an operation starts with: the explicit choice of the
+    /// config, else [`Backend::detect`].
+    pub fn choose(explicit: Option<Backend>) -> Backend {
+        explicit.unwrap_or_else(Backend::detect)
+    }
+
+    /// The value of the config key `key` (`ipMasqBackend`, `backend`):
+    /// absent or empty means "detect" (`None`); anything but the two
+    /// spellings is rejected with a message naming the key (code 7).
+    pub fn from_config(
+        key: &'static str,
+        value: Option<&str>,
+    ) -> Result<Option<Backend>, FirewallError> {
+        match value {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| FirewallError::invalid(key, s, ACCEPTED)),
+        }
+    }
 }
 
 impl FromStr for Backend {
@@ -57,11 +84,7 @@ impl FromStr for Backend {
         match s {
             "iptables" => Ok(Backend::Iptables),
             "nftables" => Ok(Backend::Nftables),
-            _ => Err(FirewallError::invalid(
-                "firewall backend",
-                format!("{s:?}"),
-                "expected \"iptables\" or \"nftables\"",
-            )),
+            _ => Err(FirewallError::invalid("firewall backend", s, ACCEPTED)),
         }
     }
 }
@@ -73,37 +96,14 @@ impl fmt::Display for Backend {
 }
 
 /// The reference's "iptables is usable" test (one exec).
-pub fn iptables_usable() -> bool {
+pub(crate) fn iptables_usable() -> bool {
     ipt_run::usable(Family::V4)
 }
 
 /// The reference's "nftables is usable" test (no exec: binary present and
 /// nf_tables answering over netlink).
-pub fn nft_usable() -> bool {
+pub(crate) fn nft_usable() -> bool {
     nft::usable()
-}
-
-/// Run `op` with the chosen backend. With no explicit choice, an iptables
-/// failure is retried on nftables when iptables turns out to be unusable
-/// and nftables usable (the reference's rule, checked lazily). Returns the
-/// backend that succeeded.
-pub fn with_fallback<T>(
-    explicit: Option<Backend>,
-    mut op: impl FnMut(Backend) -> Result<T, FirewallError>,
-) -> Result<(Backend, T), FirewallError> {
-    if let Some(b) = explicit {
-        return op(b).map(|v| (b, v));
-    }
-    let first = Backend::detect();
-    match op(first) {
-        Ok(v) => Ok((first, v)),
-        Err(e) if first == Backend::Iptables && !iptables_usable() && nft_usable() => {
-            op(Backend::Nftables)
-                .map(|v| (Backend::Nftables, v))
-                .map_err(|e2| FirewallError::Multiple(vec![e, e2]))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
@@ -119,12 +119,26 @@ mod tests {
     }
 
     #[test]
-    fn explicit_backend_is_used_as_is() {
-        let (b, v) = with_fallback(Some(Backend::Nftables), Ok::<_, FirewallError>).unwrap();
-        assert_eq!((b, v), (Backend::Nftables, Backend::Nftables));
-        let e = with_fallback(Some(Backend::Iptables), |_| {
-            Err::<(), _>(FirewallError::CheckFailed("x".into()))
-        });
-        assert!(e.is_err());
+    fn config_errors_name_the_key_and_the_values() {
+        assert_eq!(Backend::from_config("backend", None).unwrap(), None);
+        assert_eq!(Backend::from_config("backend", Some("")).unwrap(), None);
+        assert_eq!(
+            Backend::from_config("backend", Some("nftables")).unwrap(),
+            Some(Backend::Nftables)
+        );
+        let e: libcni::Error = Backend::from_config("ipMasqBackend", Some("pf"))
+            .unwrap_err()
+            .into();
+        assert_eq!(e.code, 7);
+        assert_eq!(
+            e.msg,
+            r#"invalid ipMasqBackend "pf": use "iptables" or "nftables""#
+        );
+    }
+
+    #[test]
+    fn explicit_choice_wins() {
+        assert_eq!(Backend::choose(Some(Backend::Nftables)), Backend::Nftables);
+        assert_eq!(Backend::choose(None), Backend::detect());
     }
 }

@@ -1,10 +1,21 @@
 //! The firewall drivers' error type, and its mapping to CNI error codes.
+//!
+//! The code of a [`FirewallError`] follows from its variant alone
+//! (ARCHITECTURE.md principle 4): a rejected value carries the input it
+//! came from ([`Input`]), everything else is a firewall failure
+//! (`libcni::hostnet::code::FIREWALL`).
 
 use std::fmt;
 
-/// CNI error code (plugin-specific range, SPEC.md "Error") for a firewall
-/// operation that failed in the kernel or in a tool.
-pub const CODE_FIREWALL: u32 = libcni::hostnet::code::FIREWALL;
+/// Where a rejected value came from: it decides the CNI code (SPEC.md
+/// "Error": 4 for a `CNI_*` variable, 7 for the network configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The network configuration (network name, backend key, rule content).
+    Config,
+    /// A `CNI_*` variable (`CNI_CONTAINERID`, `CNI_IFNAME`).
+    Env,
+}
 
 /// Everything that can go wrong while changing or reading netfilter state.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +26,8 @@ pub enum FirewallError {
     Invalid {
         /// What the value is ("network name", "container ID", ...).
         what: &'static str,
+        /// Which input the value came from.
+        input: Input,
         /// The offending value (Debug-quoted when shown).
         value: String,
         /// Why it was rejected and, where possible, what is allowed.
@@ -74,10 +87,16 @@ pub enum FirewallError {
     /// Neither backend can be used.
     #[error("no usable firewall backend: {0}")]
     Unavailable(String),
-    /// Several independent failures (teardown keeps going past errors,
-    /// principle 4, and reports all of them).
-    #[error("{}", join(.0))]
-    Multiple(Vec<FirewallError>),
+    /// Setup failed on iptables, iptables turned out unusable, and the
+    /// fallback to nftables failed too (the reference's choice, see
+    /// [`crate::driver::setup`]): both failures, in that order.
+    #[error("{iptables}; {nftables}")]
+    Fallback {
+        /// Why iptables failed.
+        iptables: Box<FirewallError>,
+        /// Why nftables failed.
+        nftables: Box<FirewallError>,
+    },
 }
 
 fn line_hint(line: &Option<String>) -> String {
@@ -87,12 +106,8 @@ fn line_hint(line: &Option<String>) -> String {
     }
 }
 
-fn join(errs: &[FirewallError]) -> String {
-    let parts: Vec<String> = errs.iter().map(ToString::to_string).collect();
-    parts.join("; ")
-}
-
 impl FirewallError {
+    /// A configuration value rejected before it reached a rule.
     pub(crate) fn invalid(
         what: &'static str,
         value: impl fmt::Display,
@@ -100,18 +115,27 @@ impl FirewallError {
     ) -> Self {
         FirewallError::Invalid {
             what,
+            input: Input::Config,
             value: value.to_string(),
             reason: reason.into(),
         }
     }
 
-    /// Combine collected errors: `Ok` when there are none, the error itself
-    /// when there is one.
-    pub(crate) fn collect(mut errs: Vec<FirewallError>) -> Result<(), FirewallError> {
-        match errs.len() {
-            0 => Ok(()),
-            1 => Err(errs.remove(0)),
-            _ => Err(FirewallError::Multiple(errs)),
+    /// The same error, for a value that came from a `CNI_*` variable.
+    pub(crate) fn in_env(self) -> Self {
+        match self {
+            FirewallError::Invalid {
+                what,
+                value,
+                reason,
+                ..
+            } => FirewallError::Invalid {
+                what,
+                input: Input::Env,
+                value,
+                reason,
+            },
+            other => other,
         }
     }
 }
@@ -119,15 +143,38 @@ impl FirewallError {
 impl From<FirewallError> for libcni::Error {
     fn from(e: FirewallError) -> Self {
         match &e {
-            // Container ID and ifname come from CNI_* variables (code 4);
-            // everything else that is validated comes from the config (7).
-            FirewallError::Invalid { what, .. }
-                if *what == "container ID" || *what == "interface name" =>
-            {
-                libcni::Error::invalid_env(e.to_string())
-            }
-            FirewallError::Invalid { .. } => libcni::Error::invalid_config(e.to_string()),
-            _ => libcni::Error::plugin(CODE_FIREWALL, e.to_string()),
+            FirewallError::Invalid {
+                input: Input::Env, ..
+            } => libcni::Error::invalid_env(e.to_string()),
+            FirewallError::Invalid {
+                input: Input::Config,
+                ..
+            } => libcni::Error::invalid_config(e.to_string()),
+            _ => libcni::Error::plugin(libcni::hostnet::code::FIREWALL, e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Ident, IfName};
+
+    #[test]
+    fn code_follows_the_input() {
+        let env: libcni::Error = Ident::container_id("a b").unwrap_err().into();
+        assert_eq!(env.code, libcni::spec::error::code::INVALID_ENV);
+        let conf: libcni::Error = Ident::network("a b").unwrap_err().into();
+        assert_eq!(conf.code, libcni::spec::error::code::INVALID_NETWORK_CONFIG);
+        let ifname: libcni::Error = IfName::new("a/b").unwrap_err().into();
+        assert_eq!(
+            ifname.code,
+            libcni::spec::error::code::INVALID_NETWORK_CONFIG
+        );
+        let ifname: libcni::Error = IfName::new("a/b").unwrap_err().in_env().into();
+        assert_eq!(ifname.code, libcni::spec::error::code::INVALID_ENV);
+        let fw: libcni::Error = FirewallError::CheckFailed("gone".into()).into();
+        assert_eq!(fw.code, libcni::hostnet::code::FIREWALL);
+        assert_eq!(fw.msg, "gone");
     }
 }

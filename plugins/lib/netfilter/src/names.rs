@@ -7,8 +7,6 @@
 //!   MustFormatChainNameWithPrefix); note there is no separator between
 //!   network and container ID in the hashed text.
 //! - masquerade comment: `name: %q id: %q` (pkg/utils FormatComment).
-//! - portmap comment: `dnat name: "%s" id: "%s"`, trimmed to 255 bytes
-//!   (plugins/meta/portmap).
 //! - nftables masquerade comment: `<sha16(net)>-<sha16(ifname:cid)>, net:
 //!   .., if: .., id: ..`, cut to 128 bytes (pkg/ip/ipmasq_nftables_linux.go,
 //!   knftables.CommentLengthMax).
@@ -16,14 +14,10 @@
 use sha2::{Digest, Sha512};
 
 use super::error::FirewallError;
-use super::types::{ChainName, Comment, Ident, IfName, MAX_CHAIN_NAME, MAX_COMMENT};
+use super::types::{ChainName, Comment, Ident, IfName, MAX_CHAIN_NAME};
 
 /// Prefix of every per-container chain.
 pub const CHAIN_PREFIX: &str = "CNI-";
-/// Portmap's per-container DNAT chain prefix (after `CNI-`).
-pub const DNAT_PREFIX: &str = "DN-";
-/// The legacy portmap SNAT chain prefix (after `CNI-`), still torn down.
-pub const LEGACY_SNAT_PREFIX: &str = "SN-";
 /// Longest nftables comment the reference writes (knftables).
 pub const NFT_COMMENT_MAX: usize = 128;
 
@@ -68,24 +62,6 @@ pub fn masq_chain(network: &Ident, container: &Ident) -> ChainName {
     ))
 }
 
-/// Portmap's per-container DNAT chain `CNI-DN-<21 hex>`.
-pub fn dnat_chain(network: &Ident, container: &Ident) -> ChainName {
-    ChainName(hash_with_prefix(
-        MAX_CHAIN_NAME,
-        "CNI-DN-",
-        &format!("{network}{container}"),
-    ))
-}
-
-/// Portmap's legacy per-container SNAT chain `CNI-SN-<21 hex>`.
-pub fn legacy_snat_chain(network: &Ident, container: &Ident) -> ChainName {
-    ChainName(hash_with_prefix(
-        MAX_CHAIN_NAME,
-        "CNI-SN-",
-        &format!("{network}{container}"),
-    ))
-}
-
 /// Go's `%q` of an [`Ident`]: the characters an Ident may hold
 /// (`[A-Za-z0-9_.-]`) are all printable and need no escape, so `%q` only
 /// adds the surrounding double quotes.
@@ -108,29 +84,6 @@ pub fn masq_comment(network: &Ident, container: &Ident) -> Result<Comment, Firew
 /// when the text is not exactly of that form.
 pub fn parse_masq_comment(text: &str) -> Option<(Ident, Ident)> {
     let rest = text.strip_prefix("name: \"")?;
-    let (net, rest) = rest.split_once("\" id: \"")?;
-    let cid = rest.strip_suffix('"')?;
-    Some((Ident::network(net).ok()?, Ident::container_id(cid).ok()?))
-}
-
-/// Portmap's DNAT comment `dnat name: "<net>" id: "<cid>"`, trimmed with
-/// "..." when longer than 255 bytes. (The reference keeps 253 bytes + "...",
-/// 256 in all, which iptables then rejects; we keep 252 so the rule loads.)
-pub fn dnat_comment(network: &Ident, container: &Ident) -> Comment {
-    let mut s = format!("dnat name: \"{network}\" id: \"{container}\"");
-    if s.len() > MAX_COMMENT {
-        // Idents are ASCII, so any byte index is a char boundary.
-        s.truncate(MAX_COMMENT - 3);
-        s.push_str("...");
-    }
-    Comment(s)
-}
-
-/// Read back a portmap DNAT comment: `(network, container ID)`, or `None`
-/// when the text is not exactly of that form (a comment trimmed with
-/// "..." is not, so such an entry is never attributed to a network).
-pub fn parse_dnat_comment(text: &str) -> Option<(Ident, Ident)> {
-    let rest = text.strip_prefix("dnat name: \"")?;
     let (net, rest) = rest.split_once("\" id: \"")?;
     let cid = rest.strip_suffix('"')?;
     Some((Ident::network(net).ok()?, Ident::container_id(cid).ok()?))
@@ -220,16 +173,13 @@ mod tests {
 
     #[test]
     fn prefixed_chains_are_28_chars() {
-        let d = dnat_chain(&id("n"), &id("abc"));
+        let d = chain_name(&id("n"), &id("abc"), "DN-").unwrap();
         assert_eq!(d.as_str().len(), 28);
         assert!(d.as_str().starts_with("CNI-DN-"));
         assert_eq!(
             d.as_str()[7..],
             masq_chain(&id("n"), &id("abc")).as_str()[4..25]
         );
-        let s = legacy_snat_chain(&id("n"), &id("abc"));
-        assert!(s.as_str().starts_with("CNI-SN-"));
-        assert_eq!(chain_name(&id("n"), &id("abc"), "DN-").unwrap(), d);
         assert!(chain_name(&id("n"), &id("abc"), "XXXXXXXXXXXXXXXXXXXXXXXX").is_err());
     }
 
@@ -237,27 +187,15 @@ mod tests {
     fn comments_match_reference_form() {
         let c = masq_comment(&id("n"), &id("abc")).unwrap();
         assert_eq!(c.as_str(), r#"name: "n" id: "abc""#);
-        assert_eq!(
-            dnat_comment(&id("n"), &id("abc")).as_str(),
-            r#"dnat name: "n" id: "abc""#
-        );
         assert_eq!(parse_masq_comment(c.as_str()), Some((id("n"), id("abc"))));
         assert_eq!(parse_masq_comment(r#"name: "n" id: "a b""#), None);
         assert_eq!(parse_masq_comment(r#"dnat name: "n" id: "abc""#), None);
-        let d = dnat_comment(&id("n"), &id("abc"));
-        assert_eq!(parse_dnat_comment(d.as_str()), Some((id("n"), id("abc"))));
-        assert_eq!(parse_dnat_comment(c.as_str()), None);
-        let long = dnat_comment(&id(&"x".repeat(300)), &id("abc"));
-        assert_eq!(parse_dnat_comment(long.as_str()), None);
     }
 
     #[test]
-    fn long_names_fail_or_trim_like_reference() {
+    fn long_names_fail_like_reference() {
         let long = id(&"x".repeat(300));
         assert!(masq_comment(&long, &id("abc")).is_err());
-        let d = dnat_comment(&long, &id("abc"));
-        assert_eq!(d.as_str().len(), 255);
-        assert!(d.as_str().ends_with("..."));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::error::FirewallError;
 use super::types::Family;
 
 /// Where tools are searched, in order.
-pub const SEARCH_DIRS: [&str; 6] = [
+pub(crate) const SEARCH_DIRS: [&str; 6] = [
     "/usr/sbin",
     "/sbin",
     "/usr/bin",
@@ -94,7 +94,7 @@ pub fn find(tool: Tool) -> Option<&'static Path> {
 }
 
 /// Like [`find`], as an error naming the tool when it is missing.
-pub fn require(tool: Tool) -> Result<&'static Path, FirewallError> {
+pub(crate) fn require(tool: Tool) -> Result<&'static Path, FirewallError> {
     find(tool).ok_or_else(|| FirewallError::ToolMissing {
         tool: tool.name(),
         searched: SEARCH_DIRS.join(", "),
@@ -103,7 +103,7 @@ pub fn require(tool: Tool) -> Result<&'static Path, FirewallError> {
 
 /// Which kernel interface an iptables binary drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IptablesVariant {
+pub(crate) enum IptablesVariant {
     /// iptables-nft: rules live in nf_tables tables `ip nat`, `ip6 nat`...,
     /// so nfnetlink can answer existence questions without an exec.
     Nft,
@@ -117,7 +117,7 @@ pub enum IptablesVariant {
 /// it finally resolves to (Debian's alternatives point `iptables-restore`
 /// at `xtables-nft-multi` or `xtables-legacy-multi`). Only stat calls, no
 /// exec.
-pub fn iptables_variant(family: Family) -> IptablesVariant {
+pub(crate) fn iptables_variant(family: Family) -> IptablesVariant {
     static VARIANTS: [OnceLock<IptablesVariant>; 2] = [const { OnceLock::new() }; 2];
     let slot = match family {
         Family::V4 => &VARIANTS[0],

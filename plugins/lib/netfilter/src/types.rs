@@ -35,9 +35,10 @@ impl Ident {
         Ident::parse("network name", s)
     }
 
-    /// A validated container ID (`CNI_CONTAINERID`).
+    /// A validated container ID (`CNI_CONTAINERID`: a rejection is a bad
+    /// environment, code 4).
     pub fn container_id(s: &str) -> Result<Ident, FirewallError> {
-        Ident::parse("container ID", s)
+        Ident::parse("container ID", s).map_err(FirewallError::in_env)
     }
 
     /// The text.

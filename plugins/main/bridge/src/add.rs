@@ -16,7 +16,7 @@ use libcni::spec::{CniResult, Error, Interface, Route};
 use netfilter::MasqInstance;
 
 use crate::code;
-use crate::config::{self, BridgeConf, MasqBackend};
+use crate::config::{self, BridgeConf};
 use crate::container;
 use crate::host;
 use crate::spoofchk::SpoofCheck;
@@ -65,14 +65,6 @@ impl Undo<'_> {
             libcni::cni_warn!("rollback: deleting {}: {e}", args.ifname);
         }
     }
-}
-
-/// The firewall backend `ipMasqBackend` asks for (`None`: detect).
-pub(crate) fn masq_backend(b: Option<MasqBackend>) -> Option<netfilter::Backend> {
-    b.map(|b| match b {
-        MasqBackend::Iptables => netfilter::Backend::Iptables,
-        MasqBackend::Nftables => netfilter::Backend::Nftables,
-    })
 }
 
 /// Run ADD.
@@ -223,7 +215,7 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
         if conf.ip_masq {
             let inst = MasqInstance::new(&conf.net.name, &args.container_id, &args.ifname)?;
             let addrs: Vec<IpNet> = result.ips.iter().map(|ip| ip.address).collect();
-            inst.setup(masq_backend(conf.ip_masq_backend), &addrs)?;
+            inst.setup(conf.ip_masq_backend, &addrs)?;
             undo.masq = Some((inst, addrs));
         }
     } else if !conf.disable_container_interface {

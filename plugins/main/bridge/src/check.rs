@@ -99,7 +99,7 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
     if conf.ip_masq && conf.has_ipam() {
         let addrs: Vec<IpNet> = prev.ips.iter().map(|ip| ip.address).collect();
         MasqInstance::new(&conf.net.name, &args.container_id, &args.ifname)
-            .and_then(|m| m.check(crate::add::masq_backend(conf.ip_masq_backend), &addrs))
+            .and_then(|m| m.check(conf.ip_masq_backend, &addrs))
             .map_err(|e| Error::from(e).context("masquerade rules"))?;
     }
     Ok(())

@@ -94,8 +94,9 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
             let net = &conf.net.name;
             s.spawn(move || {
                 MasqInstance::new(net, &args.container_id, &args.ifname)
+                    .map_err(Error::from)
                     .and_then(|inst| inst.teardown(known.as_deref()))
-                    .map_err(|e| Error::from(e).context("removing masquerade rules"))
+                    .map_err(|e| e.context("removing masquerade rules"))
             })
         });
 

@@ -17,7 +17,7 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
     match args.conf.valid_attachments()? {
         Some(valid) => {
             if let Err(e) = netfilter::ipmasq::gc(&conf.net.name, &valid) {
-                errors.push(Error::from(e).context("masquerade GC"));
+                errors.push(e.context("masquerade GC"));
             }
         }
         // Without a valid list nothing can be proven stale.

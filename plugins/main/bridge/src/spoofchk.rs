@@ -22,8 +22,8 @@ use netfilter::nft;
 use netfilter::probe::{Presence, Prober};
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
-use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
-use nftables::stmt::{JumpTarget, Match, Operator, Statement};
+use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Table};
+use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 
 const TABLE: &str = "nat";
@@ -38,36 +38,21 @@ pub struct SpoofCheck {
 }
 
 fn chain(name: String) -> Chain<'static> {
-    Chain {
-        family: NfFamily::Bridge,
-        table: Cow::Borrowed(TABLE),
-        name: Cow::Owned(name),
-        newname: None,
-        handle: None,
-        _type: None,
-        hook: None,
-        prio: None,
-        dev: None,
-        policy: None,
-    }
+    nft::build::chain(NfFamily::Bridge, TABLE, name)
 }
 
 fn rule(chain: &str, expr: Vec<Statement<'static>>, comment: &str) -> NfListObject<'static> {
-    NfListObject::Rule(Rule {
-        family: NfFamily::Bridge,
-        table: Cow::Borrowed(TABLE),
-        chain: Cow::Owned(chain.to_string()),
-        expr: Cow::Owned(expr),
-        handle: None,
-        index: None,
-        comment: Some(Cow::Owned(comment.to_string())),
-    })
+    nft::build::rule(
+        NfFamily::Bridge,
+        TABLE,
+        chain.to_string(),
+        expr,
+        Some(comment.to_string()),
+    )
 }
 
 fn jump(to: &str) -> Statement<'static> {
-    Statement::Jump(JumpTarget {
-        target: Cow::Owned(to.to_string()),
-    })
+    nft::build::jump(to.to_string())
 }
 
 impl SpoofCheck {

@@ -32,10 +32,8 @@ pub fn enable_route_localnet(nl: &Netlink, link: &LinkInfo) -> Result<(), Error>
     }
     let mut c = InetDevConf::default();
     c.route_localnet = 1;
+    // A netlink failure: the host kit's NETLINK code.
     nl.set_ipv4_conf(link.index, c).map_err(|e| {
-        Error::plugin(
-            netfilter::CODE_FIREWALL,
-            format!("unable to enable route_localnet on {}: {e}", link.name),
-        )
+        Error::from(e).context(format!("unable to enable route_localnet on {}", link.name))
     })
 }

@@ -1,10 +1,52 @@
 //! One container's identity on one network, and the names derived from it
-//! exactly as the reference derives them, so that either implementation
-//! finds and removes the other's state.
+//! exactly as the reference derives them (plugins/meta/portmap), so that
+//! either implementation finds and removes the other's state.
+//!
+//! - DNAT chain: `CNI-DN-` + hex(sha512(network + containerID)), cut to 28
+//!   characters (the shared derivation of [`names::chain_name`]);
+//! - legacy SNAT chain: the same with `SN-` (portmap < 0.7; only torn
+//!   down);
+//! - entry rule comment: `dnat name: "<net>" id: "<cid>"`, trimmed to 255
+//!   bytes.
 
 use ipnet::IpNet;
 use libcni::{CniResult, Error};
-use netfilter::{ChainName, Comment, Family, Ident, names};
+use netfilter::types::MAX_COMMENT;
+use netfilter::{ChainName, Comment, Family, FirewallError, Ident, names};
+
+/// The DNAT chain prefix (after `CNI-`).
+const DNAT_PREFIX: &str = "DN-";
+/// The legacy SNAT chain prefix (after `CNI-`).
+const LEGACY_SNAT_PREFIX: &str = "SN-";
+
+/// The per-container DNAT chain `CNI-DN-<21 hex>`.
+pub fn dnat_chain(network: &Ident, container: &Ident) -> Result<ChainName, FirewallError> {
+    names::chain_name(network, container, DNAT_PREFIX)
+}
+
+/// The entry rules' comment `dnat name: "<net>" id: "<cid>"`, trimmed with
+/// "..." when longer than 255 bytes. (The reference keeps 253 bytes +
+/// "...", 256 in all, which iptables then rejects; we keep 252 so the rule
+/// loads.)
+pub fn dnat_comment(network: &Ident, container: &Ident) -> Result<Comment, FirewallError> {
+    let mut s = format!("dnat name: \"{network}\" id: \"{container}\"");
+    if s.len() > MAX_COMMENT {
+        // Idents are ASCII, so any byte index is a char boundary.
+        s.truncate(MAX_COMMENT - 3);
+        s.push_str("...");
+    }
+    Comment::new(&s)
+}
+
+/// Read back a DNAT comment: `(network, container ID)`, or `None` when the
+/// text is not exactly of that form (a comment trimmed with "..." is not,
+/// so such an entry is never attributed to a network).
+pub fn parse_dnat_comment(text: &str) -> Option<(Ident, Ident)> {
+    let rest = text.strip_prefix("dnat name: \"")?;
+    let (net, rest) = rest.split_once("\" id: \"")?;
+    let cid = rest.strip_suffix('"')?;
+    Some((Ident::network(net).ok()?, Ident::container_id(cid).ok()?))
+}
 
 /// Network + container ID, validated, with the derived chain names.
 #[derive(Debug, Clone)]
@@ -26,9 +68,9 @@ impl Pod {
     pub fn new(network: &Ident, container: &str) -> Result<Pod, Error> {
         let container = Ident::container_id(container)?;
         Ok(Pod {
-            dn_chain: names::dnat_chain(network, &container),
-            sn_chain: names::legacy_snat_chain(network, &container),
-            comment: names::dnat_comment(network, &container),
+            dn_chain: dnat_chain(network, &container)?,
+            sn_chain: names::chain_name(network, &container, LEGACY_SNAT_PREFIX)?,
+            comment: dnat_comment(network, &container)?,
             network: network.clone(),
             container,
         })
@@ -68,6 +110,11 @@ impl PodAddrs {
             .collect()
     }
 
+    /// The families the pod has an address in, v4 first.
+    pub fn families(&self) -> Vec<Family> {
+        self.each().into_iter().map(|(f, _)| f).collect()
+    }
+
     /// True when the pod has no address at all.
     pub fn is_empty(&self) -> bool {
         self.v4.is_none() && self.v6.is_none()
@@ -77,6 +124,10 @@ impl PodAddrs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(s: &str) -> Ident {
+        Ident::container_id(s).unwrap()
+    }
 
     #[test]
     fn names_match_the_reference() {
@@ -95,5 +146,16 @@ mod tests {
                 .code,
             4
         );
+    }
+
+    #[test]
+    fn comments_read_back_only_in_their_exact_form() {
+        let d = dnat_comment(&id("n"), &id("abc")).unwrap();
+        assert_eq!(parse_dnat_comment(d.as_str()), Some((id("n"), id("abc"))));
+        assert_eq!(parse_dnat_comment(r#"name: "n" id: "abc""#), None);
+        let long = dnat_comment(&id(&"x".repeat(300)), &id("abc")).unwrap();
+        assert_eq!(long.as_str().len(), 255);
+        assert!(long.as_str().ends_with("..."));
+        assert_eq!(parse_dnat_comment(long.as_str()), None);
     }
 }

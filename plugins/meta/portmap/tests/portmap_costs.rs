@@ -8,14 +8,15 @@
 use std::time::{Duration, Instant};
 
 use cni_portmap::config::{self, Backend, PortmapConf};
+use cni_portmap::forward::Forward;
+use cni_portmap::nft;
 use cni_portmap::pod::{Pod, PodAddrs};
-use cni_portmap::{iptables, nft};
 use cni_sandbox::{Sandbox, median};
-use libcni::NetConf;
 use libcni::skel::{CmdArgs, Command};
 use libcni::spec::{CniArgs, conf::decode};
-use netfilter::Family;
+use libcni::{Errors, NetConf};
 use netfilter::tools::exec_count;
+use netfilter::{Driver, Firewall};
 use serde_json::{Value, json};
 
 fn conf(backend: &str, maps: Value) -> PortmapConf {
@@ -56,18 +57,33 @@ fn addrs(i: usize, dual: bool) -> PodAddrs {
     }
 }
 
+/// ADD's firewall work on one backend.
 fn setup(b: Backend, c: &PortmapConf, p: &Pod, a: &PodAddrs) {
+    let fw = Forward {
+        conf: c,
+        pod: p,
+        addrs: *a,
+    };
     match b {
-        Backend::Iptables => iptables::setup(c, p, a).unwrap(),
-        Backend::Nftables => nft::setup(c, p, a).unwrap(),
+        Backend::Iptables => fw.iptables().setup(),
+        Backend::Nftables => fw.nftables().setup(),
     }
+    .unwrap()
 }
 
+/// DEL's firewall work on one backend (both families).
 fn teardown(b: Backend, c: &PortmapConf, p: &Pod) {
+    let fw = Forward {
+        conf: c,
+        pod: p,
+        addrs: PodAddrs::default(),
+    };
+    let mut errs = Errors::new();
     match b {
-        Backend::Iptables => iptables::teardown(c, p, &Family::ALL).unwrap(),
-        Backend::Nftables => nft::teardown(p).unwrap(),
+        Backend::Iptables => fw.iptables().teardown(&mut errs),
+        Backend::Nftables => fw.nftables().teardown(&mut errs),
     }
+    errs.finish("DEL").unwrap()
 }
 
 fn execs<T>(f: impl FnOnce() -> T) -> (u64, T) {
@@ -88,38 +104,38 @@ fn iptables_exec_counts_do_not_grow() {
     let c = conf("iptables", one_map(8080));
     sb.host.run(|| {
         // The very first ADD creates the shared chains: still one commit.
-        let (n, ()) = execs(|| iptables::setup(&c, &pod(&c, 0), &addrs(0, false)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Iptables, &c, &pod(&c, 0), &addrs(0, false)));
         assert_eq!(n, 1, "first ADD");
         for i in 1..60 {
             let c = conf("iptables", one_map(20000 + i as u16));
-            iptables::setup(&c, &pod(&c, i), &addrs(i, false)).unwrap();
+            setup(Backend::Iptables, &c, &pod(&c, i), &addrs(i, false));
         }
         // Later ADDs go over nfnetlink: no process.
-        let (n, ()) = execs(|| iptables::setup(&c, &pod(&c, 99), &addrs(99, false)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Iptables, &c, &pod(&c, 99), &addrs(99, false)));
         assert_eq!(n, 0, "ADD with 60 pods");
         // The IPv6 shared chains do not exist yet: one restore creates them.
-        let (n, ()) = execs(|| iptables::setup(&c, &pod(&c, 98), &addrs(98, true)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Iptables, &c, &pod(&c, 98), &addrs(98, true)));
         assert_eq!(n, 2, "first dual-stack ADD: one commit per family");
-        let (n, ()) = execs(|| iptables::setup(&c, &pod(&c, 97), &addrs(97, true)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Iptables, &c, &pod(&c, 97), &addrs(97, true)));
         assert_eq!(n, 0, "dual-stack ADD");
         // Non-default mark bit and SCTP take the restore path.
         let sctp = conf(
             "iptables",
             json!([{"hostPort": 7000, "containerPort": 80, "protocol": "sctp"}]),
         );
-        let (n, ()) = execs(|| iptables::setup(&sctp, &pod(&sctp, 96), &addrs(96, false)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Iptables, &sctp, &pod(&sctp, 96), &addrs(96, false)));
         assert_eq!(n, 1, "SCTP ADD");
         // DEL is one nfnetlink transaction: no process at all.
-        let (n, ()) = execs(|| iptables::teardown(&c, &pod(&c, 99), &Family::ALL).unwrap());
+        let (n, ()) = execs(|| teardown(Backend::Iptables, &c, &pod(&c, 99)));
         assert_eq!(n, 0, "DEL");
         for i in [98, 97, 96] {
-            let (n, ()) = execs(|| iptables::teardown(&c, &pod(&c, i), &Family::ALL).unwrap());
+            let (n, ()) = execs(|| teardown(Backend::Iptables, &c, &pod(&c, i)));
             assert_eq!(n, 0, "DEL pod{i}");
         }
-        let (n, ()) = execs(|| iptables::teardown(&c, &pod(&c, 99), &Family::ALL).unwrap());
+        let (n, ()) = execs(|| teardown(Backend::Iptables, &c, &pod(&c, 99)));
         assert_eq!(n, 0, "DEL of nothing");
         let bare = conf("iptables", json!([]));
-        let (n, ()) = execs(|| iptables::teardown(&bare, &pod(&bare, 5), &Family::ALL).unwrap());
+        let (n, ()) = execs(|| teardown(Backend::Iptables, &bare, &pod(&bare, 5)));
         assert_eq!(n, 0, "DEL without mappings");
         let (v4, _) = (sb.host.iptables_nat(false), ());
         for i in [5usize, 96, 97, 98, 99] {
@@ -135,20 +151,20 @@ fn nft_exec_counts_do_not_grow() {
     let sb = Sandbox::new();
     let c = conf("nftables", one_map(8080));
     sb.host.run(|| {
-        let (n, ()) = execs(|| nft::setup(&c, &pod(&c, 0), &addrs(0, true)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Nftables, &c, &pod(&c, 0), &addrs(0, true)));
         assert_eq!(n, 1, "first ADD, both families");
         for i in 1..60 {
-            nft::setup(&c, &pod(&c, i), &addrs(i, false)).unwrap();
+            setup(Backend::Nftables, &c, &pod(&c, i), &addrs(i, false));
         }
         // A later ADD only adds: no flush in its transaction.
         let batch = nft::setup_batch(&c, &pod(&c, 99), &addrs(99, true));
         let json = netfilter::nft::to_json(&batch).unwrap();
         assert!(!json.contains("flush"), "{json}");
-        let (n, ()) = execs(|| nft::setup(&c, &pod(&c, 99), &addrs(99, true)).unwrap());
+        let (n, ()) = execs(|| setup(Backend::Nftables, &c, &pod(&c, 99), &addrs(99, true)));
         assert_eq!(n, 1);
-        let (n, ()) = execs(|| nft::teardown(&pod(&c, 99)).unwrap());
+        let (n, ()) = execs(|| teardown(Backend::Nftables, &c, &pod(&c, 99)));
         assert_eq!(n, 0, "DEL: one nfnetlink transaction for both families");
-        let (n, ()) = execs(|| nft::teardown(&pod(&c, 99)).unwrap());
+        let (n, ()) = execs(|| teardown(Backend::Nftables, &c, &pod(&c, 99)));
         assert_eq!(n, 0, "DEL of nothing");
     });
 }

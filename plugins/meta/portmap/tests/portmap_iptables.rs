@@ -73,11 +73,10 @@ fn lines_of(node: &Node, pod: &Pod) -> Vec<String> {
 
 /// The DN chain name of `cid` on [`NET`].
 fn dn_chain(cid: &str) -> String {
-    netfilter::names::dnat_chain(
-        &netfilter::Ident::network(NET).unwrap(),
-        &netfilter::Ident::container_id(cid).unwrap(),
-    )
-    .to_string()
+    cni_portmap::pod::Pod::new(&netfilter::Ident::network(NET).unwrap(), cid)
+        .unwrap()
+        .dn_chain
+        .to_string()
 }
 
 #[test]
@@ -166,10 +165,9 @@ fn del_without_mappings_removes_the_state() {
 fn legacy_snat_chain_is_torn_down() {
     let node = Node::new(false);
     let a = node.pod_with(&ours(), "podA", &golden_maps(), &json!({}));
-    let sn = netfilter::names::legacy_snat_chain(
-        &netfilter::Ident::network(NET).unwrap(),
-        &netfilter::Ident::container_id("podA").unwrap(),
-    );
+    let sn = cni_portmap::pod::Pod::new(&netfilter::Ident::network(NET).unwrap(), "podA")
+        .unwrap()
+        .sn_chain;
     node.sb.host.sh_ok(&format!(
         "iptables -t nat -N CNI-HOSTPORT-SNAT && iptables -t nat -N {sn} && \
          iptables -t nat -A {sn} -j MASQUERADE && \
@@ -202,7 +200,7 @@ fn check_passes_then_catches_a_rule_deleted_by_hand() {
         .host
         .sh_ok(&format!("iptables -t nat -D {} 3", dn_chain("podA")));
     let r = node.run(&ours(), "CHECK", &a.cid, a.ns.path_str(), &conf);
-    assert_eq!(r.expect_err(), 100);
+    assert_eq!(r.expect_err(), u64::from(cni_portmap::code::CHECK_FAILED));
     assert!(r.stdout.contains("DNAT --to-destination"), "{}", r.stdout);
 
     // Dual stack: a missing IPv6 entry rule is found.
@@ -213,7 +211,7 @@ fn check_passes_then_catches_a_rule_deleted_by_hand() {
         .expect_ok();
     node.sb.host.sh_ok("ip6tables -t nat -F CNI-HOSTPORT-DNAT");
     let r = node.run(&ours(), "CHECK", &a.cid, a.ns.path_str(), &conf);
-    assert_eq!(r.expect_err(), 100);
+    assert_eq!(r.expect_err(), u64::from(cni_portmap::code::CHECK_FAILED));
     assert!(
         r.stdout.contains("IPv6") && r.stdout.contains("CNI-HOSTPORT-DNAT"),
         "{}",
@@ -268,10 +266,9 @@ fn gc_removes_stale_containers_of_this_network_only() {
     let has = |s: &str| v4.iter().any(|l| l.contains(s));
     assert!(has(&dn_chain("c1")), "c1 must stay");
     assert!(!has(&dn_chain("c2")), "c2 must go: {v4:#?}");
-    let c3 = netfilter::names::dnat_chain(
-        &netfilter::Ident::network("othernet").unwrap(),
-        &netfilter::Ident::container_id("c3").unwrap(),
-    );
+    let c3 = cni_portmap::pod::Pod::new(&netfilter::Ident::network("othernet").unwrap(), "c3")
+        .unwrap()
+        .dn_chain;
     assert!(has(c3.as_str()), "another network's container must stay");
     // Without a valid-attachments list nothing is removed.
     gc.as_object_mut()

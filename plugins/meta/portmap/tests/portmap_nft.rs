@@ -95,7 +95,7 @@ fn check_passes_then_catches_a_rule_deleted_by_hand() {
         victim["handle"]
     ));
     let r = node.run(&ours(), "CHECK", &a.cid, a.ns.path_str(), &conf);
-    assert_eq!(r.expect_err(), 100);
+    assert_eq!(r.expect_err(), u64::from(cni_portmap::code::CHECK_FAILED));
     assert!(r.stdout.contains("hostports"), "{}", r.stdout);
     // An IPv4-only pod passes (nothing is expected in ip6).
     let node = Node::new(false);
@@ -108,7 +108,7 @@ fn check_passes_then_catches_a_rule_deleted_by_hand() {
         .host
         .sh_ok("nft flush chain ip cni_hostport masquerading");
     let r = node.run(&ours(), "CHECK", &a.cid, a.ns.path_str(), &conf);
-    assert_eq!(r.expect_err(), 100);
+    assert_eq!(r.expect_err(), u64::from(cni_portmap::code::CHECK_FAILED));
     assert!(r.stdout.contains("masquerading"), "{}", r.stdout);
 }
 

@@ -1,4 +1,6 @@
-//! The iptables side of [`super::MasqInstance`] and [`super::gc`].
+//! The iptables side of the masquerade rule set: what it writes, for the
+//! shared iptables driver ([`crate::driver::iptables`]), and how GC
+//! attributes chains to a network.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -7,13 +9,13 @@ use ipnet::IpNet;
 use libcni::spec::Attachment;
 
 use super::MasqInstance;
+use crate::driver::iptables::{
+    ChainProbe, IptablesGc, IptablesRules, Stale, Written, first_missing,
+};
 use crate::error::FirewallError;
-use crate::iptables::save::normalize;
 use crate::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, Target, run};
 use crate::names;
-use crate::nfbatch::NfBatch;
-use crate::probe::{Presence, Prober};
-use crate::tools::{self, IptablesVariant, Tool};
+use crate::probe::Presence;
 use crate::types::{ChainName, Comment, Family, Ident};
 
 const NAT: Table = Table::Nat;
@@ -52,6 +54,18 @@ fn jump_rule(chain: &ChainName, ip: IpAddr, comment: &Comment) -> Rule {
         .comment(comment.clone())
 }
 
+/// The POSTROUTING jumps of `addrs`, each once.
+fn jump_rules(chain: &ChainName, addrs: &[IpNet], comment: &Comment) -> Vec<Rule> {
+    let mut jumps: Vec<Rule> = vec![];
+    for net in addrs {
+        let jump = jump_rule(chain, net.addr(), comment);
+        if !jumps.contains(&jump) {
+            jumps.push(jump);
+        }
+    }
+    jumps
+}
+
 fn of_family(addrs: &[IpNet], family: Family) -> Vec<IpNet> {
     addrs
         .iter()
@@ -60,257 +74,110 @@ fn of_family(addrs: &[IpNet], family: Family) -> Vec<IpNet> {
         .collect()
 }
 
-/// Whether `chain` exists in `family`'s nat table, asked over nfnetlink.
-/// Only meaningful for iptables-nft; `Unknown` otherwise.
-fn probe(prober: &mut Option<Prober>, family: Family, chain: &ChainName) -> Presence {
-    if tools::iptables_variant(family) != IptablesVariant::Nft {
-        return Presence::Unknown;
-    }
-    match prober {
-        Some(p) => p.chain(family, NAT.as_str(), chain.as_str()),
-        None => Presence::Unknown,
+/// One attachment's masquerade rules in the nat table: the chain
+/// `CNI-<24 hex>` per family and the POSTROUTING jumps of its addresses
+/// (`None`: unknown, at teardown when the link is already gone).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MasqNat<'a> {
+    pub(super) inst: &'a MasqInstance,
+    pub(super) addrs: Option<&'a [IpNet]>,
+}
+
+impl MasqNat<'_> {
+    fn addrs_of(&self, family: Family) -> Vec<IpNet> {
+        of_family(self.addrs.unwrap_or_default(), family)
     }
 }
 
-fn same_rule(saved: &SavedRule, rule: &Rule, family: Family) -> bool {
-    rule.words(family)
-        .map(|w| normalize(&w) == saved.normalized())
-        .unwrap_or(false)
-}
+impl IptablesRules for MasqNat<'_> {
+    fn families(&self) -> Vec<Family> {
+        Family::ALL
+            .into_iter()
+            .filter(|f| !self.addrs_of(*f).is_empty())
+            .collect()
+    }
 
-/// The common case on iptables-nft: the nat table and its POSTROUTING
-/// exist (an earlier pod or any NAT rule made them) and this attachment's
-/// chain does not. Then the chain, its rules and the POSTROUTING jumps of
-/// every family go in one nfnetlink transaction in iptables-nft's own
-/// encoding: no process, and no read of the table, which iptables-restore
-/// would fetch and parse whole (its cost grows with the pods on the node).
-/// `None` when this does not apply; `Some(Err)` when the kernel refused
-/// (nothing changed): the caller takes the iptables-restore path.
-fn fast_setup(
-    prober: &mut Option<Prober>,
-    chain: &ChainName,
-    comment: &Comment,
-    addrs: &[IpNet],
-) -> Option<Result<(), FirewallError>> {
-    let mut batch = NfBatch::new();
-    for family in Family::ALL {
-        let fa = of_family(addrs, family);
-        if fa.is_empty() {
-            continue;
-        }
-        if probe(prober, family, &postrouting()) != Presence::Present
-            || probe(prober, family, chain) != Presence::Absent
-        {
-            return None;
-        }
-        let nf = family;
-        batch.new_chain(nf, NAT.as_str(), chain.as_str());
-        for r in chain_rules(family, &fa, comment) {
-            batch
-                .append_iptables_rule(family, NAT.as_str(), chain.as_str(), &r)
-                .ok()?;
-        }
-        let mut added: Vec<Rule> = vec![];
-        for net in &fa {
-            let jump = jump_rule(chain, net.addr(), comment);
-            if !added.contains(&jump) {
-                batch
-                    .append_iptables_rule(family, NAT.as_str(), POSTROUTING, &jump)
-                    .ok()?;
-                added.push(jump);
-            }
-        }
+    fn chain(&self) -> &ChainName {
+        self.inst.chain()
     }
-    Some(batch.commit())
-}
 
-/// One nfnetlink transaction when [`fast_setup`] applies; else one
-/// restore per family with addresses, with a read of POSTROUTING only
-/// when the chain may already exist (re-ADD), so the jump rule is not
-/// doubled.
-pub(super) fn setup(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
-    let comment = inst.comment()?;
-    let chain = inst.chain();
-    let mut prober = Prober::open();
-    if let Some(Ok(())) = fast_setup(&mut prober, chain, comment, addrs) {
-        return Ok(());
+    fn entry_chain(&self) -> &'static str {
+        POSTROUTING
     }
-    let mut done: Vec<IpNet> = vec![];
-    for family in Family::ALL {
-        let fa = of_family(addrs, family);
-        if fa.is_empty() {
-            continue;
-        }
-        let result = setup_family(&mut prober, family, chain, comment, &fa);
-        if let Err(e) = result {
-            // Leave nothing half-made: undo the families already set up.
-            if !done.is_empty() {
-                let _ = teardown(inst, Some(&done));
-            }
-            return Err(e);
-        }
-        done.extend(fa);
-    }
-    Ok(())
-}
 
-fn setup_family(
-    prober: &mut Option<Prober>,
-    family: Family,
-    chain: &ChainName,
-    comment: &Comment,
-    addrs: &[IpNet],
-) -> Result<(), FirewallError> {
-    let existing: Vec<SavedRule> = match probe(prober, family, chain) {
-        Presence::Absent => vec![],
-        _ => run::list_chain(family, NAT, POSTROUTING)?
-            .map(|d| d.rules_jumping_to(chain.as_str()).cloned().collect())
-            .unwrap_or_default(),
-    };
-    let mut script = RestoreScript::new(family);
-    // Creates the chain, or flushes a leftover one before refilling it.
-    script.declare(NAT, chain);
-    for r in chain_rules(family, addrs, comment) {
-        script.append(NAT, chain, &r)?;
+    /// nat POSTROUTING exists once an earlier pod (or any NAT rule) made
+    /// the table.
+    fn fast_requires(&self, _family: Family) -> Option<Vec<&'static str>> {
+        Some(vec![POSTROUTING])
     }
-    let mut added: Vec<Rule> = vec![];
-    for net in addrs {
-        let jump = jump_rule(chain, net.addr(), comment);
-        if added.contains(&jump) || existing.iter().any(|s| same_rule(s, &jump, family)) {
-            continue;
-        }
-        script.append(NAT, &postrouting(), &jump)?;
-        added.push(jump);
-    }
-    run::restore(&script)
-}
 
-/// iptables-nft: the chain and every POSTROUTING rule jumping to it, for
-/// all families in one nfnetlink transaction. The jumps are found by their
-/// target in a dump of POSTROUTING (handles are what a delete needs; the
-/// dump is the one part that grows with the node, a few µs per rule),
-/// so the addresses need not be known. `iptables-restore` would read and
-/// parse the whole nat table first (~10 ms at 1,000 pods) and cost a
-/// process. Returns the families left to the restore path (no nfnetlink
-/// answer, iptables-legacy); a family whose chain is absent is done. On
-/// error nothing was changed.
-fn fast_teardown(
-    prober: &mut Option<Prober>,
-    chain: &ChainName,
-    families: &[Family],
-) -> Result<Vec<Family>, FirewallError> {
-    let mut rest = vec![];
-    let mut batch = NfBatch::new();
-    for &family in families {
-        match probe(prober, family, chain) {
-            Presence::Absent => continue,
-            Presence::Unknown => {
-                rest.push(family);
-                continue;
-            }
-            Presence::Present => {}
-        }
-        let queued = prober.as_mut().is_some_and(|p| {
-            batch.remove_chain_and_jumps(p, family, NAT.as_str(), POSTROUTING, chain.as_str())
-        });
-        if !queued {
-            rest.push(family);
-        }
+    fn chain_rules(&self, family: Family) -> Result<Vec<Rule>, FirewallError> {
+        Ok(chain_rules(
+            family,
+            &self.addrs_of(family),
+            self.inst.comment()?,
+        ))
     }
-    batch.commit()?;
-    Ok(rest)
-}
 
-/// Remove the chain and every POSTROUTING rule jumping to it, per family:
-/// over nfnetlink where that applies ([`fast_teardown`]), else with one
-/// restore per family.
-pub(super) fn teardown(inst: &MasqInstance, known: Option<&[IpNet]>) -> Result<(), FirewallError> {
-    let mut prober = Prober::open();
-    let installed: Vec<Family> = Family::ALL
-        .into_iter()
-        // iptables not installed: nothing of ours can exist.
-        .filter(|&f| {
-            tools::find(Tool::restore(f)).is_some() && tools::find(Tool::iptables(f)).is_some()
-        })
-        .collect();
-    let families = match fast_teardown(&mut prober, inst.chain(), &installed) {
-        Ok(rest) => rest,
-        // The kernel refused the transaction (nothing changed): the
-        // restore path below reports what is wrong, or copes with it.
-        Err(_) => installed,
-    };
-    let mut errs = vec![];
-    for family in families {
-        let known_ips: Option<Vec<IpAddr>> =
-            known.map(|k| of_family(k, family).iter().map(IpNet::addr).collect());
-        let presence = probe(&mut prober, family, inst.chain());
-        if let Err(e) = teardown_family(family, inst, known_ips.as_deref(), presence) {
-            // Like the reference, an unusable iptables is not an error.
-            if run::usable(family) {
-                errs.push(e);
-            }
-        }
+    fn entry_rules(&self, family: Family) -> Result<Vec<Rule>, FirewallError> {
+        Ok(jump_rules(
+            self.inst.chain(),
+            &self.addrs_of(family),
+            self.inst.comment()?,
+        ))
     }
-    FirewallError::collect(errs)
-}
 
-fn teardown_family(
-    family: Family,
-    inst: &MasqInstance,
-    known: Option<&[IpAddr]>,
-    presence: Presence,
-) -> Result<(), FirewallError> {
-    let chain = inst.chain();
-    match (presence, known) {
-        (Presence::Absent, _) => return Ok(()),
-        // Without a probe, trust the known addresses: no address of this
-        // family means the pod never had state here (the reference only
-        // tears down the addresses it is given).
-        (Presence::Unknown, Some([])) => return Ok(()),
-        _ => {}
-    }
-    // Fast path: the rules are the ones setup wrote for the known addresses.
-    if let (Some(ips), Ok(comment)) = (known, inst.comment())
-        && !ips.is_empty()
-    {
+    /// One restore, with a read of POSTROUTING only when the chain may
+    /// already exist (re-ADD), so the jump rule is not doubled.
+    fn restore_setup(&self, probe: &mut ChainProbe, family: Family) -> Result<(), FirewallError> {
+        let chain = self.inst.chain();
+        let comment = self.inst.comment()?;
+        let addrs = self.addrs_of(family);
+        let existing: Vec<SavedRule> = match probe.chain(family, chain.as_str()) {
+            Presence::Absent => vec![],
+            _ => run::list_chain(family, NAT, POSTROUTING)?
+                .map(|d| d.rules_jumping_to(chain.as_str()).cloned().collect())
+                .unwrap_or_default(),
+        };
         let mut script = RestoreScript::new(family);
+        // Creates the chain, or flushes a leftover one before refilling it.
         script.declare(NAT, chain);
-        for ip in ips {
-            script.delete(NAT, &postrouting(), &jump_rule(chain, *ip, comment))?;
+        for r in chain_rules(family, &addrs, comment) {
+            script.append(NAT, chain, &r)?;
         }
-        script.delete_chain(NAT, chain);
-        if run::restore(&script).is_ok() {
-            return Ok(());
+        for jump in jump_rules(chain, &addrs, comment) {
+            if !existing.iter().any(|s| jump.is_saved_as(s, family)) {
+                script.append(NAT, &postrouting(), &jump)?;
+            }
         }
-        // Something else is there (older /prefix form, duplicates, nothing
-        // at all): fall through to the exact path.
+        run::restore(&script)
     }
-    let post = run::list_chain(family, NAT, POSTROUTING)?.unwrap_or_default();
-    let refs: Vec<&SavedRule> = post.rules_jumping_to(chain.as_str()).collect();
-    let exists = presence == Presence::Present
-        || !refs.is_empty()
-        || run::list_chain(family, NAT, chain.as_str())?.is_some();
-    if !exists {
-        return Ok(());
-    }
-    let mut script = RestoreScript::new(family);
-    for r in refs {
-        script.delete_saved(NAT, r)?;
-    }
-    script.declare(NAT, chain);
-    script.delete_chain(NAT, chain);
-    run::restore(&script)
-}
 
-/// Read the chain and POSTROUTING and compare with what setup writes.
-pub(super) fn check(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
-    let comment = inst.comment()?;
-    let chain = inst.chain();
-    for family in Family::ALL {
-        let fa = of_family(addrs, family);
-        if fa.is_empty() {
-            continue;
+    /// The jumps of the known addresses (not deduplicated: a duplicate
+    /// makes the blind delete fail and teardown read what is there).
+    fn written(&self, family: Family) -> Written {
+        let Some(addrs) = self.addrs else {
+            return Written::Unknown;
+        };
+        let ips: Vec<IpAddr> = of_family(addrs, family).iter().map(IpNet::addr).collect();
+        if ips.is_empty() {
+            return Written::Nothing;
         }
+        match self.inst.comment() {
+            Ok(c) => Written::Rules(
+                ips.into_iter()
+                    .map(|ip| jump_rule(self.inst.chain(), ip, c))
+                    .collect(),
+            ),
+            Err(_) => Written::Unknown,
+        }
+    }
+
+    /// Read the chain and POSTROUTING and compare with what setup writes.
+    fn check(&self, family: Family) -> Result<(), FirewallError> {
+        let comment = self.inst.comment()?;
+        let chain = self.inst.chain();
+        let addrs = self.addrs_of(family);
         let Some(dump) = run::list_chain(family, NAT, chain.as_str())? else {
             return Err(FirewallError::CheckFailed(format!(
                 "masquerade chain {chain} is missing from the {} nat table",
@@ -318,33 +185,27 @@ pub(super) fn check(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), Firewall
             )));
         };
         let inner: Vec<&SavedRule> = dump.rules_in(chain.as_str()).collect();
-        for rule in chain_rules(family, &fa, comment) {
-            if !inner.iter().any(|s| same_rule(s, &rule, family)) {
-                return Err(missing(family, chain.as_str(), &rule));
-            }
+        if let Some(rule) = first_missing(family, &inner, &chain_rules(family, &addrs, comment)) {
+            return Err(missing(family, chain.as_str(), rule));
         }
         let post = run::list_chain(family, NAT, POSTROUTING)?.unwrap_or_default();
-        for net in &fa {
-            let jump = jump_rule(chain, net.addr(), comment);
-            if !post
-                .rules_in(POSTROUTING)
-                .any(|s| same_rule(s, &jump, family))
-            {
-                return Err(missing(family, POSTROUTING, &jump));
-            }
+        let post: Vec<&SavedRule> = post.rules_in(POSTROUTING).collect();
+        let jumps: Vec<Rule> = addrs
+            .iter()
+            .map(|net| jump_rule(chain, net.addr(), comment))
+            .collect();
+        match first_missing(family, &post, &jumps) {
+            Some(jump) => Err(missing(family, POSTROUTING, jump)),
+            None => Ok(()),
         }
     }
-    Ok(())
 }
 
 fn missing(family: Family, chain: &str, rule: &Rule) -> FirewallError {
-    let text = rule
-        .words(family)
-        .map(|w| crate::iptables::syntax::join(&w))
-        .unwrap_or_default();
     FirewallError::CheckFailed(format!(
-        "masquerade rule missing from {} nat chain {chain}: {text}",
-        family.label()
+        "masquerade rule missing from {} nat chain {chain}: {}",
+        family.label(),
+        rule.text(family)
     ))
 }
 
@@ -369,40 +230,33 @@ fn chains_of_network(dump: &Dump, network: &Ident) -> BTreeMap<String, Ident> {
     found
 }
 
-/// Delete the chains (and jumps) of containers of `network` not in `valid`.
-pub(super) fn gc(network: &Ident, valid: &[Attachment]) -> Result<(), FirewallError> {
-    let keep: HashSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
-    let mut errs = vec![];
-    for family in Family::ALL {
-        if tools::find(Tool::restore(family)).is_none()
-            || tools::find(Tool::iptables(family)).is_none()
-        {
-            continue;
-        }
-        if let Err(e) = gc_family(family, network, &keep)
-            && run::usable(family)
-        {
-            errs.push(e);
-        }
-    }
-    FirewallError::collect(errs)
+/// The masquerade state of one network for GC. iptables chains are per
+/// container (the reference ignores the ifname there), so a container ID
+/// in `valid` keeps its chain.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MasqGc<'a> {
+    pub(super) network: &'a Ident,
+    pub(super) valid: &'a [Attachment],
 }
 
-fn gc_family(family: Family, network: &Ident, keep: &HashSet<&str>) -> Result<(), FirewallError> {
-    let dump = run::list_table(family, NAT)?;
-    let mut script = RestoreScript::new(family);
-    for (chain, cid) in chains_of_network(&dump, network) {
-        if keep.contains(cid.as_str()) {
-            continue;
+impl IptablesGc for MasqGc<'_> {
+    /// One read of the whole nat table (masquerade chains hang off
+    /// POSTROUTING among every other NAT rule of the node).
+    fn stale(&self, family: Family) -> Result<Vec<Stale>, FirewallError> {
+        let keep: HashSet<&str> = self.valid.iter().map(|a| a.container_id.as_str()).collect();
+        let dump = run::list_table(family, NAT)?;
+        let mut stale = vec![];
+        for (chain, cid) in chains_of_network(&dump, self.network) {
+            if keep.contains(cid.as_str()) {
+                continue;
+            }
+            stale.push(Stale {
+                jumps: dump.rules_jumping_to(&chain).cloned().collect(),
+                chain: ChainName::new(&chain)?,
+            });
         }
-        let chain = ChainName::new(&chain)?;
-        for r in dump.rules_jumping_to(chain.as_str()) {
-            script.delete_saved(NAT, r)?;
-        }
-        script.declare(NAT, &chain);
-        script.delete_chain(NAT, &chain);
+        Ok(stale)
     }
-    run::restore(&script)
 }
 
 #[cfg(test)]
@@ -460,6 +314,8 @@ mod tests {
 mod restore_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::driver::Driver;
+    use crate::driver::iptables::{Iptables, restore_teardown};
     use cni_sandbox::Sandbox;
 
     /// The restore path, which DEL takes where nfnetlink cannot answer
@@ -472,16 +328,18 @@ mod restore_tests {
         for known in [true, false] {
             let inst = MasqInstance::new("n", "abc", "eth0").unwrap();
             let addrs: Vec<IpNet> = vec!["10.99.0.2/24".parse().unwrap()];
-            let ips: Vec<IpAddr> = addrs.iter().map(IpNet::addr).collect();
+            let rules = MasqNat {
+                inst: &inst,
+                addrs: Some(&addrs),
+            };
+            let torn = MasqNat {
+                inst: &inst,
+                addrs: known.then_some(addrs.as_slice()),
+            };
             sb.host
                 .run(|| {
-                    setup(&inst, &addrs)?;
-                    teardown_family(
-                        Family::V4,
-                        &inst,
-                        known.then_some(ips.as_slice()),
-                        Presence::Present,
-                    )
+                    Iptables(rules).setup()?;
+                    restore_teardown(&torn, &mut ChainProbe::unanswered(), Family::V4)
                 })
                 .unwrap();
             assert_eq!(sb.host.iptables_nat(false), empty, "known: {known}");

@@ -1,5 +1,8 @@
-//! IP masquerading for the bridge plugin's `ipMasq`, on both backends, with
-//! the same kernel state as the reference (cni:plugins pkg/ip/ipmasq_*).
+//! The masquerade rule set, shared by the plugins that masquerade a pod's
+//! traffic (bridge's `ipMasq`), on both backends, with the same kernel
+//! state as the reference (cni:plugins pkg/ip/ipmasq_*). It says what its
+//! rules are; the firewall driver ([`crate::driver`]) picks the backend,
+//! falls back, and writes them.
 //!
 //! iptables (per family, nat table):
 //! ```text
@@ -30,12 +33,17 @@ mod iptables;
 mod nft;
 
 use ipnet::IpNet;
+use libcni::Errors;
 use libcni::spec::Attachment;
 
-use super::backend::{self, Backend};
+use super::backend::Backend;
+use super::driver::iptables::Iptables;
+use super::driver::{self, Driver, Firewall};
 use super::error::FirewallError;
 use super::names;
 use super::types::{ChainName, Comment, Ident, IfName};
+use iptables::{MasqGc, MasqNat};
+use nft::MasqNft;
 
 /// The nftables table of the masquerade rules.
 pub const NFT_TABLE: &str = "cni_plugins_masquerade";
@@ -66,7 +74,7 @@ impl MasqInstance {
     ) -> Result<MasqInstance, FirewallError> {
         let network = Ident::network(network)?;
         let container_id = Ident::container_id(container_id)?;
-        let ifname = IfName::new(ifname)?;
+        let ifname = IfName::new(ifname).map_err(FirewallError::in_env)?;
         let chain = names::masq_chain(&network, &container_id);
         let comment = names::masq_comment(&network, &container_id).map_err(|e| e.to_string());
         Ok(MasqInstance {
@@ -122,13 +130,9 @@ impl MasqInstance {
     ) -> Result<Backend, FirewallError> {
         self.comment()?;
         if addrs.is_empty() {
-            return Ok(backend.unwrap_or_else(Backend::detect));
+            return Ok(Backend::choose(backend));
         }
-        backend::with_fallback(backend, |b| match b {
-            Backend::Iptables => iptables::setup(self, addrs),
-            Backend::Nftables => nft::setup(self, addrs),
-        })
-        .map(|(b, ())| b)
+        driver::setup(&self.rules(Some(addrs)), backend)
     }
 
     /// Remove this attachment's masquerade state from BOTH backends, found
@@ -137,23 +141,44 @@ impl MasqInstance {
     /// nothing is there; keeps going past a failing backend and reports all
     /// failures. A backend whose tools are missing or unusable is skipped,
     /// like the reference.
-    pub fn teardown(&self, known: Option<&[IpNet]>) -> Result<(), FirewallError> {
-        let mut errs = vec![];
-        if let Err(e) = iptables::teardown(self, known) {
-            errs.push(e);
-        }
-        if let Err(e) = nft::teardown(self) {
-            errs.push(e);
-        }
-        FirewallError::collect(errs)
+    pub fn teardown(&self, known: Option<&[IpNet]>) -> Result<(), libcni::Error> {
+        let mut errs = Errors::new();
+        driver::teardown(&self.rules(known), &mut errs);
+        errs.finish("masquerade teardown")
     }
 
     /// Verify that the rules for `addrs` exist in the chosen backend
     /// (`None`: the default backend). Error names what is missing.
     pub fn check(&self, backend: Option<Backend>, addrs: &[IpNet]) -> Result<(), FirewallError> {
-        match backend.unwrap_or_else(Backend::detect) {
-            Backend::Iptables => iptables::check(self, addrs),
-            Backend::Nftables => nft::check(self, addrs),
+        self.comment()?;
+        driver::check(&self.rules(Some(addrs)), backend)
+    }
+
+    fn rules<'a>(&'a self, addrs: Option<&'a [IpNet]>) -> Masquerade<'a> {
+        Masquerade { inst: self, addrs }
+    }
+}
+
+/// One attachment's masquerade rules with its addresses (`None`: unknown),
+/// on either backend.
+#[derive(Debug, Clone, Copy)]
+struct Masquerade<'a> {
+    inst: &'a MasqInstance,
+    addrs: Option<&'a [IpNet]>,
+}
+
+impl Firewall for Masquerade<'_> {
+    fn iptables(&self) -> impl Driver + '_ {
+        Iptables(MasqNat {
+            inst: self.inst,
+            addrs: self.addrs,
+        })
+    }
+
+    fn nftables(&self) -> impl Driver + '_ {
+        MasqNft {
+            inst: self.inst,
+            addrs: self.addrs,
         }
     }
 }
@@ -163,15 +188,17 @@ impl MasqInstance {
 /// iptables chains are per container (the reference ignores the ifname
 /// there), so a container ID in `valid` keeps its chain; nftables rules are
 /// per attachment (network, ifname, container ID). One read and at most one
-/// write per family/backend.
-pub fn gc(network: &str, valid: &[Attachment]) -> Result<(), FirewallError> {
+/// write per family/backend; every failure is reported.
+pub fn gc(network: &str, valid: &[Attachment]) -> Result<(), libcni::Error> {
     let network = Ident::network(network)?;
-    let mut errs = vec![];
-    if let Err(e) = iptables::gc(&network, valid) {
-        errs.push(e);
-    }
-    if let Err(e) = nft::gc(&network, valid) {
-        errs.push(e);
-    }
-    FirewallError::collect(errs)
+    let mut errs = Errors::new();
+    driver::iptables::gc(
+        &MasqGc {
+            network: &network,
+            valid,
+        },
+        &mut errs,
+    );
+    errs.record(nft::gc(&network, valid));
+    errs.finish("masquerade GC")
 }

@@ -1,104 +1,58 @@
-//! The nftables side of [`super::MasqInstance`] and [`super::gc`]
-//! (layout of cni:plugins pkg/ip/ipmasq_nftables_linux.go).
+//! The nftables side of the masquerade rule set (layout of cni:plugins
+//! pkg/ip/ipmasq_nftables_linux.go).
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use ipnet::IpNet;
+use libcni::Errors;
 use libcni::spec::Attachment;
 use nftables::batch::Batch;
-use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
-use nftables::stmt::{JumpTarget, Match, Operator, Statement};
-use nftables::types::{NfChainType, NfFamily, NfHook};
+use nftables::expr::Expression;
+use nftables::schema::NfListObject;
+use nftables::stmt::{Operator, Statement};
+use nftables::types::{NfFamily, NfHook};
 
 use super::{MasqInstance, NFT_CHAIN, NFT_POSTROUTING, NFT_TABLE};
+use crate::driver::Driver;
 use crate::error::FirewallError;
 use crate::names;
+use crate::nft::build::{chain, flush, goto, matches, nat_chain, payload, prefix, table};
 use crate::nft::{self, ListedRule};
 use crate::types::{Family, Ident};
 
 /// nft's `srcnat` priority for the nat postrouting hook.
 const SRCNAT_PRIORITY: i32 = 100;
 
-fn payload(family: Family, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: Cow::Borrowed(family.nft_name()),
-            field: Cow::Borrowed(field),
-        },
-    )))
-}
-
-fn prefix(net: IpNet) -> Expression<'static> {
-    Expression::Named(NamedExpression::Prefix(Prefix {
-        addr: Box::new(Expression::String(Cow::Owned(net.network().to_string()))),
-        len: u32::from(net.prefix_len()),
-    }))
-}
-
-fn matches(
-    left: Expression<'static>,
-    op: Operator,
-    right: Expression<'static>,
-) -> Statement<'static> {
-    Statement::Match(Match { left, right, op })
-}
-
-fn chain(name: &'static str) -> Chain<'static> {
-    Chain {
-        family: NfFamily::INet,
-        table: Cow::Borrowed(NFT_TABLE),
-        name: Cow::Borrowed(name),
-        newname: None,
-        handle: None,
-        _type: None,
-        hook: None,
-        prio: None,
-        dev: None,
-        policy: None,
-    }
-}
+const INET: NfFamily = NfFamily::INet;
 
 fn rule(
     chain: &'static str,
     expr: Vec<Statement<'static>>,
     comment: Option<String>,
 ) -> NfListObject<'static> {
-    NfListObject::Rule(Rule {
-        family: NfFamily::INet,
-        table: Cow::Borrowed(NFT_TABLE),
-        chain: Cow::Borrowed(chain),
-        expr: Cow::Owned(expr),
-        handle: None,
-        index: None,
-        comment: comment.map(Cow::Owned),
-    })
+    nft::build::rule(INET, NFT_TABLE, chain, expr, comment)
 }
 
 /// The setup transaction: ensure the table and chains, refill
 /// `postrouting`, add one rule per address. Pure, for golden tests.
 pub(super) fn setup_batch(inst: &MasqInstance, addrs: &[IpNet]) -> Batch<'static> {
     let mut b = Batch::new();
-    b.add(NfListObject::Table(Table {
-        family: NfFamily::INet,
-        name: Cow::Borrowed(NFT_TABLE),
-        handle: None,
-    }));
-    b.add(NfListObject::Chain(chain(NFT_CHAIN)));
-    b.add(NfListObject::Chain(Chain {
-        _type: Some(NfChainType::NAT),
-        hook: Some(NfHook::Postrouting),
-        prio: Some(SRCNAT_PRIORITY),
-        ..chain(NFT_POSTROUTING)
-    }));
-    b.add_cmd(NfCmd::Flush(FlushObject::Chain(chain(NFT_POSTROUTING))));
+    b.add(table(INET, NFT_TABLE));
+    b.add(NfListObject::Chain(chain(INET, NFT_TABLE, NFT_CHAIN)));
+    b.add(NfListObject::Chain(nat_chain(
+        INET,
+        NFT_TABLE,
+        NFT_POSTROUTING,
+        NfHook::Postrouting,
+        SRCNAT_PRIORITY,
+    )));
+    b.add_cmd(flush(chain(INET, NFT_TABLE, NFT_POSTROUTING)));
     for family in Family::ALL {
         b.add(rule(
             NFT_POSTROUTING,
             vec![
                 matches(
-                    payload(family, "daddr"),
+                    payload(family.nft_name(), "daddr"),
                     Operator::EQ,
                     prefix(family.multicast()),
                 ),
@@ -107,13 +61,7 @@ pub(super) fn setup_batch(inst: &MasqInstance, addrs: &[IpNet]) -> Batch<'static
             None,
         ));
     }
-    b.add(rule(
-        NFT_POSTROUTING,
-        vec![Statement::Goto(JumpTarget {
-            target: Cow::Borrowed(NFT_CHAIN),
-        })],
-        None,
-    ));
+    b.add(rule(NFT_POSTROUTING, vec![goto(NFT_CHAIN)], None));
     let comment = inst.nft_comment();
     for net in addrs {
         let family = Family::of_net(net);
@@ -121,11 +69,15 @@ pub(super) fn setup_batch(inst: &MasqInstance, addrs: &[IpNet]) -> Batch<'static
             NFT_CHAIN,
             vec![
                 matches(
-                    payload(family, "saddr"),
+                    payload(family.nft_name(), "saddr"),
                     Operator::EQ,
-                    Expression::String(Cow::Owned(net.addr().to_string())),
+                    Expression::String(net.addr().to_string().into()),
                 ),
-                matches(payload(family, "daddr"), Operator::NEQ, prefix(net.trunc())),
+                matches(
+                    payload(family.nft_name(), "daddr"),
+                    Operator::NEQ,
+                    prefix(net.trunc()),
+                ),
                 Statement::Masquerade(None),
             ],
             Some(comment.clone()),
@@ -134,11 +86,33 @@ pub(super) fn setup_batch(inst: &MasqInstance, addrs: &[IpNet]) -> Batch<'static
     b
 }
 
+/// One attachment's masquerade rules in nftables (addresses `None`:
+/// unknown; teardown finds the rules by comment).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MasqNft<'a> {
+    pub(super) inst: &'a MasqInstance,
+    pub(super) addrs: Option<&'a [IpNet]>,
+}
+
+impl Driver for MasqNft<'_> {
+    fn setup(&self) -> Result<(), FirewallError> {
+        setup(self.inst, self.addrs.unwrap_or_default())
+    }
+
+    fn teardown(&self, errs: &mut Errors) {
+        errs.record(teardown(self.inst));
+    }
+
+    fn check(&self) -> Result<(), FirewallError> {
+        check(self.inst, self.addrs.unwrap_or_default())
+    }
+}
+
 /// One `nft -j -f -`, no read. (The reference first lists `masq_checks` to
 /// drop stale rules of the same attachment; a repeated ADD without DEL is
 /// excluded by the spec, and duplicates would be removed together by
 /// teardown and GC, which match by comment.)
-pub(super) fn setup(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
+fn setup(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
     nft::apply(&setup_batch(inst, addrs))
 }
 
@@ -149,26 +123,19 @@ fn list() -> Result<Option<Vec<ListedRule>>, FirewallError> {
 /// Delete this attachment's rules (comment prefix = instance hash). The
 /// rules are read over nfnetlink, so this is one exec when there is
 /// something to delete and none otherwise.
-pub(super) fn teardown(inst: &MasqInstance) -> Result<(), FirewallError> {
+fn teardown(inst: &MasqInstance) -> Result<(), FirewallError> {
     let prefix = names::nft_instance_hash(inst.network(), inst.ifname(), inst.container_id());
-    let result = (|| {
-        let Some(rules) = list()? else {
-            return Ok(());
-        };
-        let mut b = Batch::new();
-        for r in rules
-            .iter()
-            .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(&prefix)))
-        {
-            nft::delete_rule(&mut b, r);
-        }
-        nft::apply(&b)
-    })();
-    match result {
-        // Like the reference, an unusable nftables is not an error.
-        Err(_) if !nft::usable() => Ok(()),
-        other => other,
+    let Some(rules) = list()? else {
+        return Ok(());
+    };
+    let mut b = Batch::new();
+    for r in rules
+        .iter()
+        .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(&prefix)))
+    {
+        nft::delete_rule(&mut b, r);
     }
+    nft::apply(&b)
 }
 
 /// The address a masquerade rule matches as source (`ip saddr == X`).
@@ -185,7 +152,7 @@ fn rule_saddr(expr: &serde_json::Value) -> Option<&str> {
 }
 
 /// Every address must have a rule with this attachment's comment.
-pub(super) fn check(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
+fn check(inst: &MasqInstance, addrs: &[IpNet]) -> Result<(), FirewallError> {
     let rules = nft::list_chain(NfFamily::INet, NFT_TABLE, NFT_CHAIN)?.ok_or_else(|| {
         FirewallError::CheckFailed(format!(
             "nftables chain inet {NFT_TABLE} {NFT_CHAIN} is missing"

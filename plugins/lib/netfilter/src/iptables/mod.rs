@@ -1,6 +1,6 @@
 //! The iptables driver: typed rules, `--noflush` restore scripts, a parser
 //! of save/`-S` output, and a runner that applies a script in one exec per
-//! family (DESIGN principle 1).
+//! family (ARCHITECTURE.md principle 1).
 
 pub mod nftenc;
 pub mod rule;

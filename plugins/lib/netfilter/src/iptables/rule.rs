@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 
 use ipnet::IpNet;
 
+use super::save::{SavedRule, normalize};
+use super::syntax::join;
 use crate::error::FirewallError;
 use crate::types::{ChainName, Comment, Family, IfName, Protocol};
 
@@ -268,12 +270,26 @@ impl Rule {
         }
         Ok(w)
     }
+
+    /// Whether `saved`, read back from a dump, is this rule. Both sides are
+    /// compared normalised ([`normalize`]), whatever form the tool printed
+    /// the addresses in.
+    pub fn is_saved_as(&self, saved: &SavedRule, family: Family) -> bool {
+        self.words(family)
+            .map(|w| normalize(&w) == saved.normalized())
+            .unwrap_or(false)
+    }
+
+    /// The rule as `iptables -S` would print it after `-A CHAIN`, for
+    /// messages (empty when it cannot be written for `family`).
+    pub fn text(&self, family: Family) -> String {
+        self.words(family).map(|w| join(&w)).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::syntax::join;
 
     fn c(s: &str) -> Comment {
         Comment::new(s).unwrap()

@@ -76,7 +76,7 @@ fn parse(tool: Tool, text: &str) -> Result<Dump, FirewallError> {
 /// Whether iptables can be used for `family`, the reference's test
 /// (pkg/utils SupportsIPTables: the binary runs and can list
 /// `filter INPUT`). One exec; only called on failure paths.
-pub fn usable(family: Family) -> bool {
+pub(crate) fn usable(family: Family) -> bool {
     if tools::find(Tool::iptables(family)).is_none() || tools::find(Tool::restore(family)).is_none()
     {
         return false;

@@ -8,6 +8,8 @@
 //! for them either, so the cosmetic table/chain comments the reference
 //! writes through nft's text syntax are not set.
 
+pub mod build;
+
 use std::borrow::Cow;
 
 use nftables::batch::Batch;
@@ -21,7 +23,7 @@ use super::tools::{self, Tool};
 use super::types::{Family, TableFamily};
 
 /// The family keyword nft uses on its command line.
-pub fn family_name(f: NfFamily) -> &'static str {
+pub(crate) fn family_name(f: NfFamily) -> &'static str {
     match f {
         NfFamily::IP => "ip",
         NfFamily::IP6 => "ip6",
@@ -33,13 +35,21 @@ pub fn family_name(f: NfFamily) -> &'static str {
 }
 
 /// The table family of an nft family, for probes.
-pub fn proto(f: NfFamily) -> Option<TableFamily> {
+pub(crate) fn proto(f: NfFamily) -> Option<TableFamily> {
     match f {
         NfFamily::IP => Some(TableFamily::Ip(Family::V4)),
         NfFamily::IP6 => Some(TableFamily::Ip(Family::V6)),
         NfFamily::INet => Some(TableFamily::Inet),
         NfFamily::Bridge => Some(TableFamily::Bridge),
         _ => None,
+    }
+}
+
+/// The nft table family of an IP family (`ip` / `ip6`).
+pub fn nf_family(family: Family) -> NfFamily {
+    match family {
+        Family::V4 => NfFamily::IP,
+        Family::V6 => NfFamily::IP6,
     }
 }
 
@@ -93,7 +103,7 @@ struct Listing {
 }
 
 /// Parse the output of `nft -j list ...` into its rules.
-pub fn parse_rules(json: &str) -> Result<Vec<ListedRule>, FirewallError> {
+pub(crate) fn parse_rules(json: &str) -> Result<Vec<ListedRule>, FirewallError> {
     let err = |detail: String| FirewallError::Parse {
         tool: "nft".into(),
         detail,
@@ -138,7 +148,17 @@ pub fn list_chain_fast(
     table: &str,
     chain: &str,
 ) -> Result<Option<Vec<ListedRule>>, FirewallError> {
-    if let (Some(p), Some(mut prober)) = (proto(family), Prober::open()) {
+    list_chain_with(Prober::open().as_mut(), family, table, chain)
+}
+
+/// [`list_chain_fast`] with the caller's prober (`None`: no nfnetlink).
+pub fn list_chain_with(
+    prober: Option<&mut Prober>,
+    family: NfFamily,
+    table: &str,
+    chain: &str,
+) -> Result<Option<Vec<ListedRule>>, FirewallError> {
+    if let (Some(p), Some(prober)) = (proto(family), prober) {
         match prober.rules(p, table, chain) {
             RuleList::Absent => return Ok(None),
             RuleList::Rules(infos) => {
@@ -184,7 +204,7 @@ pub fn delete_rule(batch: &mut Batch<'_>, rule: &ListedRule) {
 /// Whether nftables can be used: `nft` is installed and the kernel answers
 /// nf_tables requests (the reference runs `nft --check`; a probe costs no
 /// exec).
-pub fn usable() -> bool {
+pub(crate) fn usable() -> bool {
     tools::find(Tool::Nft).is_some()
         && Prober::open().is_some_and(|mut p| {
             p.table(TableFamily::Inet, "cni_probe_nonexistent") != Presence::Unknown

@@ -12,15 +12,6 @@ use libcni::{Error, NetConf};
 /// Default bridge name, as in the reference.
 pub const DEFAULT_BRIDGE: &str = "cni0";
 
-/// Which firewall implements `ipMasq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MasqBackend {
-    /// `iptables-restore`.
-    Iptables,
-    /// `nft -j -f -`.
-    Nftables,
-}
-
 /// One `vlanTrunk` entry: a single `id` and/or a `minID`..`maxID` range.
 #[derive(Debug, Clone, Default, Deserialize)]
 struct VlanTrunkEntry {
@@ -107,7 +98,7 @@ pub struct BridgeConf {
     /// Masquerade traffic leaving the pod network.
     pub ip_masq: bool,
     /// Explicit masquerade backend; `None` = detect like the reference.
-    pub ip_masq_backend: Option<MasqBackend>,
+    pub ip_masq_backend: Option<netfilter::Backend>,
     /// MTU for the bridge (on creation) and the veth pair; 0 = kernel default.
     pub mtu: u32,
     /// Let frames go back out of the port they came in on.
@@ -225,16 +216,8 @@ pub fn load(args: &CmdArgs) -> Result<BridgeConf, Error> {
                 raw.mtu
             ))
         })?;
-    let ip_masq_backend = match raw.ip_masq_backend.as_deref() {
-        None | Some("") => None,
-        Some("iptables") => Some(MasqBackend::Iptables),
-        Some("nftables") => Some(MasqBackend::Nftables),
-        Some(other) => {
-            return Err(Error::invalid_config(format!(
-                "invalid ipMasqBackend {other:?}: use \"iptables\" or \"nftables\""
-            )));
-        }
-    };
+    let ip_masq_backend =
+        netfilter::Backend::from_config("ipMasqBackend", raw.ip_masq_backend.as_deref())?;
     let net = args.conf.clone();
     if raw.disable_container_interface && net.ipam_type().is_some() {
         return Err(Error::invalid_config(

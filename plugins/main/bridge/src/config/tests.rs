@@ -137,7 +137,7 @@ fn mtu_validated() {
 #[test]
 fn masq_backend_values() {
     let c = load(&args(with("ipMasqBackend", json!("nftables")), "")).unwrap();
-    assert_eq!(c.ip_masq_backend, Some(MasqBackend::Nftables));
+    assert_eq!(c.ip_masq_backend, Some(netfilter::Backend::Nftables));
     assert_eq!(
         load(&args(with("ipMasqBackend", json!("pf")), ""))
             .unwrap_err()

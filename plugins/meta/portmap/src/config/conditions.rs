@@ -1,6 +1,6 @@
 //! `conditionsV4` / `conditionsV6`: extra matches on the entry rules,
 //! parsed into typed values so nothing from the config is pasted into a
-//! rule (DESIGN principle 7).
+//! rule (ARCHITECTURE.md principle 7).
 //!
 //! The reference passes the strings through verbatim: as iptables
 //! arguments on the per-container entry rules, or as nft rule text in front

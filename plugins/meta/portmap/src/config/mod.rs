@@ -87,6 +87,17 @@ impl PortmapConf {
         1u32 << self.mark_masq_bit
     }
 
+    /// The chained result ADD and CHECK work from: portmap only makes
+    /// sense after an interface plugin.
+    pub fn require_prev(&self) -> Result<CniResult, Error> {
+        self.prev_result.clone().ok_or_else(|| {
+            Error::invalid_config(
+                "portmap must be called as a chained plugin: the configuration has no prevResult; \
+                 put it after an interface plugin (e.g. bridge) in a conflist",
+            )
+        })
+    }
+
     /// Reject options that belong to the other backend (the reference
     /// fails the same way once it knows the backend).
     pub fn check_backend(&self, backend: Backend) -> Result<(), Error> {
@@ -231,16 +242,7 @@ fn mapping(entry: usize, v: &Value) -> Result<PortMapping, Error> {
 pub fn load(args: &CmdArgs) -> Result<PortmapConf, Error> {
     let raw: RawConf = args.decode_conf()?;
     let network = Ident::network(&args.conf.name).map_err(Error::from)?;
-    let backend = match raw.backend.as_deref() {
-        None | Some("") => None,
-        Some("iptables") => Some(Backend::Iptables),
-        Some("nftables") => Some(Backend::Nftables),
-        Some(other) => {
-            return Err(Error::invalid_config(format!(
-                "invalid backend {other:?}: use \"iptables\" or \"nftables\""
-            )));
-        }
-    };
+    let backend = Backend::from_config("backend", raw.backend.as_deref())?;
     if raw.mark_masq_bit.is_some() && raw.external_set_mark_chain.is_some() {
         return Err(Error::invalid_config(
             "cannot specify both externalSetMarkChain and markMasqBit: remove one",

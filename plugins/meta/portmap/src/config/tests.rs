@@ -1,23 +1,8 @@
 use super::*;
-use libcni::NetConf;
-use libcni::skel::Command;
-use libcni::spec::{CniArgs, conf::decode};
 use serde_json::json;
 
 fn args(conf: Value) -> CmdArgs {
-    let stdin = conf.to_string().into_bytes();
-    let net: NetConf = decode("t", &stdin).unwrap();
-    CmdArgs {
-        command: Command::Add,
-        container_id: "c1".into(),
-        netns: "/run/netns/x".into(),
-        ifname: "eth0".into(),
-        args: CniArgs::default(),
-        path: vec![],
-        version: net.version().unwrap(),
-        conf: net,
-        stdin,
-    }
+    crate::testutil::args(&conf)
 }
 
 fn with_maps(maps: Value) -> Value {

@@ -9,7 +9,7 @@
 //! about 10 ms per transaction), so its time does not depend on the node.
 //! DEL reads the handles and comments of the per-container chains over
 //! nfnetlink and deletes this container's rules by handle in one
-//! nfnetlink transaction ([`NfBatch`]): no exec, nothing at all when
+//! nfnetlink transaction (`NfBatch`): no exec, nothing at all when
 //! nothing is there. Its one cost that grows with the node is that read:
 //! the kernel needs about 4 µs per rule to dump the shared chains.
 //!
@@ -22,19 +22,39 @@
 
 pub mod rules;
 
+use libcni::Errors;
 use netfilter::nfbatch::NfBatch;
-use netfilter::nft::{self, ListedRule};
+use netfilter::nft::{self, ListedRule, nf_family};
 use netfilter::probe::{Presence, Prober, RuleInfo, RuleList};
 use netfilter::tools::{self, Tool};
-use netfilter::{Family, FirewallError};
+use netfilter::{Driver, Family, FirewallError};
 use nftables::batch::Batch;
 use nftables::schema::NfListObject;
 
 use crate::config::PortmapConf;
+use crate::forward::Forward;
 use crate::pod::{Pod, PodAddrs};
 use rules::{
     HOSTPORTS, HOSTPORTS_ALL, MASQUERADING, OUTPUT, POD_CHAINS, PREROUTING, Shared, TABLE,
 };
+
+/// One container's forwarding in the `cni_hostport` tables.
+#[derive(Debug, Clone, Copy)]
+pub struct PortmapNft<'a>(pub Forward<'a>);
+
+impl Driver for PortmapNft<'_> {
+    fn setup(&self) -> Result<(), FirewallError> {
+        setup(self.0.conf, self.0.pod, &self.0.addrs)
+    }
+
+    fn teardown(&self, errs: &mut Errors) {
+        errs.record(teardown(self.0.pod));
+    }
+
+    fn check(&self) -> Result<(), FirewallError> {
+        check(self.0.conf, self.0.pod, &self.0.addrs)
+    }
+}
 
 /// Which shared objects must be written, from what nfnetlink says is
 /// there. Without an answer, everything is added and rewritten.
@@ -105,7 +125,7 @@ pub fn setup_batch(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Batch<'st
 }
 
 /// Set up the forwarding for each address the pod has: one transaction.
-pub fn setup(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), FirewallError> {
+fn setup(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), FirewallError> {
     nft::apply(&setup_batch(conf, pod, addrs))
 }
 
@@ -117,32 +137,7 @@ fn list(
     family: Family,
     chain: &str,
 ) -> Result<Option<Vec<ListedRule>>, FirewallError> {
-    let nf = rules::nf_family(family);
-    if let Some(p) = prober {
-        match p.rules(family, TABLE, chain) {
-            RuleList::Absent => return Ok(None),
-            RuleList::Rules(infos) => {
-                let converted: Option<Vec<ListedRule>> = infos
-                    .into_iter()
-                    .map(|i| {
-                        Some(ListedRule {
-                            family: nf,
-                            table: TABLE.to_string(),
-                            chain: chain.to_string(),
-                            handle: u32::try_from(i.handle).ok()?,
-                            comment: i.comment,
-                            expr: serde_json::Value::Null,
-                        })
-                    })
-                    .collect();
-                if let Some(r) = converted {
-                    return Ok(Some(r));
-                }
-            }
-            RuleList::Unknown => {}
-        }
-    }
-    nft::list_chain(nf, TABLE, chain)
+    nft::list_chain_with(prober.as_mut(), nf_family(family), TABLE, chain)
 }
 
 /// Whether `family`'s table may exist (a definite "no" skips its reads).
@@ -158,7 +153,7 @@ fn table_may_exist(prober: &mut Option<Prober>, family: Family) -> bool {
 /// are found and deleted over nfnetlink (no exec); `nft` is used only when
 /// the kernel cannot be asked that way or the batch failed (a rule
 /// vanished meanwhile), after listing again.
-pub fn teardown(pod: &Pod) -> Result<(), FirewallError> {
+fn teardown(pod: &Pod) -> Result<(), FirewallError> {
     let mut prober = Prober::open();
     if let Some(p) = &mut prober
         && let Some(batch) = batch_of(p, pod)
@@ -169,28 +164,21 @@ pub fn teardown(pod: &Pod) -> Result<(), FirewallError> {
     if tools::find(Tool::Nft).is_none() {
         return Ok(());
     }
-    let result = (|| {
-        let mut b = Batch::new();
-        let cid = pod.container.as_str();
-        for family in Family::ALL {
-            if !table_may_exist(&mut prober, family) {
-                continue;
-            }
-            for chain in POD_CHAINS {
-                for r in list(&mut prober, family, chain)?.unwrap_or_default() {
-                    if r.comment.as_deref() == Some(cid) {
-                        nft::delete_rule(&mut b, &r);
-                    }
+    let mut b = Batch::new();
+    let cid = pod.container.as_str();
+    for family in Family::ALL {
+        if !table_may_exist(&mut prober, family) {
+            continue;
+        }
+        for chain in POD_CHAINS {
+            for r in list(&mut prober, family, chain)?.unwrap_or_default() {
+                if r.comment.as_deref() == Some(cid) {
+                    nft::delete_rule(&mut b, &r);
                 }
             }
         }
-        nft::apply(&b)
-    })();
-    match result {
-        // Like the reference, an unusable nftables is not an error on DEL.
-        Err(_) if !nft::usable() => Ok(()),
-        other => other,
     }
+    nft::apply(&b)
 }
 
 /// The deletions of the container's rules, from nfnetlink dumps; `None`
@@ -225,9 +213,9 @@ fn batch_of(p: &mut Prober, pod: &Pod) -> Option<NfBatch> {
 /// Verify, for each family the pod has, that the table and base chains
 /// exist and that every rule ADD writes for this container is there
 /// (compared statement by statement with `nft -j list chain`).
-pub fn check(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), FirewallError> {
+fn check(conf: &PortmapConf, pod: &Pod, addrs: &PodAddrs) -> Result<(), FirewallError> {
     for (family, net) in addrs.each() {
-        let nf = rules::nf_family(family);
+        let nf = nf_family(family);
         let label = format!("{} {TABLE}", family.nft_name());
         let fail = |what: String| FirewallError::CheckFailed(format!("nftables {label}: {what}"));
         for chain in [PREROUTING, OUTPUT, HOSTPORTS_ALL] {

@@ -32,15 +32,14 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
+use netfilter::nft::build::{self, flush, payload, prefix, table};
+use netfilter::nft::nf_family;
 use netfilter::{Family, names};
 use nftables::batch::Batch;
-use nftables::expr::{
-    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
-    Prefix,
-};
-use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
-use nftables::stmt::{JumpTarget, Match as NftMatch, NAT, Operator, Statement};
-use nftables::types::{NfChainType, NfFamily, NfHook};
+use nftables::expr::{CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression};
+use nftables::schema::{Chain, NfListObject};
+use nftables::stmt::{Match as NftMatch, NAT, Operator, Statement};
+use nftables::types::NfHook;
 
 use crate::config::{Match, PortmapConf};
 use crate::pod::Pod;
@@ -66,36 +65,12 @@ pub const POD_CHAINS: [&str; 3] = [HOSTPORTS, HOSTIP_HOSTPORTS, MASQUERADING];
 const DSTNAT: i32 = -100;
 const SRCNAT: i32 = 100;
 
-/// The nft table family of an IP family.
-pub fn nf_family(family: Family) -> NfFamily {
-    match family {
-        Family::V4 => NfFamily::IP,
-        Family::V6 => NfFamily::IP6,
-    }
-}
-
 fn chain(family: Family, name: &'static str) -> Chain<'static> {
-    Chain {
-        family: nf_family(family),
-        table: Cow::Borrowed(TABLE),
-        name: Cow::Borrowed(name),
-        newname: None,
-        handle: None,
-        _type: None,
-        hook: None,
-        prio: None,
-        dev: None,
-        policy: None,
-    }
+    build::chain(nf_family(family), TABLE, name)
 }
 
 fn base_chain(family: Family, name: &'static str, hook: NfHook, prio: i32) -> Chain<'static> {
-    Chain {
-        _type: Some(NfChainType::NAT),
-        hook: Some(hook),
-        prio: Some(prio),
-        ..chain(family, name)
-    }
+    build::nat_chain(nf_family(family), TABLE, name, hook, prio)
 }
 
 fn rule(
@@ -104,24 +79,7 @@ fn rule(
     expr: Vec<Statement<'static>>,
     comment: Option<String>,
 ) -> NfListObject<'static> {
-    NfListObject::Rule(Rule {
-        family: nf_family(family),
-        table: Cow::Borrowed(TABLE),
-        chain: Cow::Borrowed(chain),
-        expr: Cow::Owned(expr),
-        handle: None,
-        index: None,
-        comment: comment.map(Cow::Owned),
-    })
-}
-
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: Cow::Borrowed(protocol),
-            field: Cow::Borrowed(field),
-        },
-    )))
+    build::rule(nf_family(family), TABLE, chain, expr, comment)
 }
 
 /// An address (`a.b.c.d`) or a prefix (`a.b.c.0/24`).
@@ -129,29 +87,21 @@ fn addr(net: IpNet) -> Expression<'static> {
     if net.prefix_len() == net.max_prefix_len() {
         Expression::String(Cow::Owned(net.addr().to_string()))
     } else {
-        Expression::Named(NamedExpression::Prefix(Prefix {
-            addr: Box::new(Expression::String(Cow::Owned(net.network().to_string()))),
-            len: u32::from(net.prefix_len()),
-        }))
+        prefix(net)
     }
 }
 
+/// `left == right`, or `left != right` when `negate`.
 fn matches(
     left: Expression<'static>,
     negate: bool,
     right: Expression<'static>,
 ) -> Statement<'static> {
-    Statement::Match(NftMatch {
+    build::matches(
         left,
+        if negate { Operator::NEQ } else { Operator::EQ },
         right,
-        op: if negate { Operator::NEQ } else { Operator::EQ },
-    })
-}
-
-fn jump(target: &'static str) -> Statement<'static> {
-    Statement::Jump(JumpTarget {
-        target: Cow::Borrowed(target),
-    })
+    )
 }
 
 /// The family's conditions as match statements.
@@ -192,7 +142,7 @@ fn entry_expr(conf: &PortmapConf, family: Family) -> Vec<Statement<'static>> {
         false,
         Expression::String(Cow::Borrowed("local")),
     ));
-    e.push(jump(HOSTPORTS_ALL));
+    e.push(build::jump(HOSTPORTS_ALL));
     e
 }
 
@@ -273,35 +223,36 @@ fn chain_object(family: Family, name: &'static str) -> Chain<'static> {
 /// Add to `b` the shared objects of `family` that `plan` asks for.
 pub fn shared(b: &mut Batch<'static>, conf: &PortmapConf, family: Family, plan: &Shared) {
     if plan.table {
-        b.add(NfListObject::Table(Table {
-            family: nf_family(family),
-            name: Cow::Borrowed(TABLE),
-            handle: None,
-        }));
+        b.add(table(nf_family(family), TABLE));
     }
     for name in &plan.chains {
         b.add(NfListObject::Chain(chain_object(family, name)));
     }
-    let flush = |b: &mut Batch<'static>, name| {
-        b.add_cmd(NfCmd::Flush(FlushObject::Chain(chain(family, name))));
+    let flush_chain = |b: &mut Batch<'static>, name| {
+        b.add_cmd(flush(chain(family, name)));
     };
     if let Some(f) = plan.all {
         if f {
-            flush(b, HOSTPORTS_ALL);
+            flush_chain(b, HOSTPORTS_ALL);
         }
         b.add(rule(
             family,
             HOSTPORTS_ALL,
-            vec![jump(HOSTIP_HOSTPORTS)],
+            vec![build::jump(HOSTIP_HOSTPORTS)],
             None,
         ));
-        b.add(rule(family, HOSTPORTS_ALL, vec![jump(HOSTPORTS)], None));
+        b.add(rule(
+            family,
+            HOSTPORTS_ALL,
+            vec![build::jump(HOSTPORTS)],
+            None,
+        ));
     }
     let marker = entry_marker(conf, family);
     for (name, want) in [(PREROUTING, plan.prerouting), (OUTPUT, plan.output)] {
         if let Some(f) = want {
             if f {
-                flush(b, name);
+                flush_chain(b, name);
             }
             b.add(rule(
                 family,

@@ -1,0 +1,121 @@
+//! The nftables objects every rule set writes (tables, chains, rules,
+//! matches), built with the `nftables` crate's typed schema so that no
+//! text is ever pasted into a command.
+
+use std::borrow::Cow;
+
+use ipnet::IpNet;
+use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
+use nftables::stmt::{JumpTarget, Match, Operator, Statement};
+use nftables::types::{NfChainType, NfFamily, NfHook};
+
+/// `add table <family> <name>`.
+pub fn table(family: NfFamily, name: &'static str) -> NfListObject<'static> {
+    NfListObject::Table(Table {
+        family,
+        name: Cow::Borrowed(name),
+        handle: None,
+    })
+}
+
+/// A regular chain of `family table`.
+pub fn chain(
+    family: NfFamily,
+    table: &'static str,
+    name: impl Into<Cow<'static, str>>,
+) -> Chain<'static> {
+    Chain {
+        family,
+        table: Cow::Borrowed(table),
+        name: name.into(),
+        newname: None,
+        handle: None,
+        _type: None,
+        hook: None,
+        prio: None,
+        dev: None,
+        policy: None,
+    }
+}
+
+/// A nat base chain of `family table` on `hook` at priority `prio`.
+pub fn nat_chain(
+    family: NfFamily,
+    table: &'static str,
+    name: impl Into<Cow<'static, str>>,
+    hook: NfHook,
+    prio: i32,
+) -> Chain<'static> {
+    Chain {
+        _type: Some(NfChainType::NAT),
+        hook: Some(hook),
+        prio: Some(prio),
+        ..chain(family, table, name)
+    }
+}
+
+/// `flush chain ...`.
+pub fn flush(chain: Chain<'static>) -> NfCmd<'static> {
+    NfCmd::Flush(FlushObject::Chain(chain))
+}
+
+/// A rule of `family table chain` with these statements and comment.
+pub fn rule(
+    family: NfFamily,
+    table: &'static str,
+    chain: impl Into<Cow<'static, str>>,
+    expr: Vec<Statement<'static>>,
+    comment: Option<String>,
+) -> NfListObject<'static> {
+    NfListObject::Rule(Rule {
+        family,
+        table: Cow::Borrowed(table),
+        chain: chain.into(),
+        expr: Cow::Owned(expr),
+        handle: None,
+        index: None,
+        comment: comment.map(Cow::Owned),
+    })
+}
+
+/// A header field: `ip saddr`, `tcp dport`...
+pub fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: Cow::Borrowed(protocol),
+            field: Cow::Borrowed(field),
+        },
+    )))
+}
+
+/// `a.b.c.0/24`: the network of `net` with its prefix length.
+pub fn prefix(net: IpNet) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(Cow::Owned(net.network().to_string()))),
+        len: u32::from(net.prefix_len()),
+    }))
+}
+
+/// `left op right`.
+pub fn matches(
+    left: Expression<'static>,
+    op: Operator,
+    right: Expression<'static>,
+) -> Statement<'static> {
+    Statement::Match(Match { left, right, op })
+}
+
+/// `jump <target>`.
+pub fn jump(target: impl Into<Cow<'static, str>>) -> Statement<'static> {
+    Statement::Jump(JumpTarget {
+        target: target.into(),
+    })
+}
+
+/// `goto <target>`.
+pub fn goto(target: impl Into<Cow<'static, str>>) -> Statement<'static> {
+    Statement::Goto(JumpTarget {
+        target: target.into(),
+    })
+}
