@@ -119,10 +119,10 @@ pub fn compare(entries: &[Entry], outcomes: &[Outcome], all_names: &[String]) ->
             )),
             (s, Some(e)) if e.status == s => {}
             (Status::Fail, _) => {
-                problems.push(format!("{}: unexpected failure: {}", o.name, o.reason))
+                problems.push(format!("{}: unexpected failure: {}", o.name, o.reason));
             }
             (Status::Skip, _) => {
-                problems.push(format!("{}: unexpected skip: {}", o.name, o.reason))
+                problems.push(format!("{}: unexpected skip: {}", o.name, o.reason));
             }
         }
     }

@@ -22,7 +22,7 @@ pub fn run(args: &CmdArgs) -> Result<(), Error> {
         }
         // Without a valid list nothing can be proven stale.
         None => {
-            libcni::cni_warn!("GC without cni.dev/valid-attachments: keeping all masquerade state")
+            libcni::cni_warn!("GC without cni.dev/valid-attachments: keeping all masquerade state");
         }
     }
     if let Some(ipam) = conf.net.ipam_type() {

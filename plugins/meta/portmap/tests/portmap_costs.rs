@@ -68,7 +68,7 @@ fn setup(b: Backend, c: &PortmapConf, p: &Pod, a: &PodAddrs) {
         Backend::Iptables => fw.iptables().setup(),
         Backend::Nftables => fw.nftables().setup(),
     }
-    .unwrap()
+    .unwrap();
 }
 
 /// DEL's firewall work on one backend (both families).
@@ -83,7 +83,7 @@ fn teardown(b: Backend, c: &PortmapConf, p: &Pod) {
         Backend::Iptables => fw.iptables().teardown(&mut errs),
         Backend::Nftables => fw.nftables().teardown(&mut errs),
     }
-    errs.finish("DEL").unwrap()
+    errs.finish("DEL").unwrap();
 }
 
 fn execs<T>(f: impl FnOnce() -> T) -> (u64, T) {

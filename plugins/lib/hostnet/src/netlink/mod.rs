@@ -1,6 +1,6 @@
 //! A small blocking rtnetlink layer: exactly the link, address, route and
 //! bridge operations the plugins need, over `netlink-packet-route` message
-//! types, with one socket per network namespace (DESIGN.md principle 2).
+//! types, with one socket per network namespace (ARCHITECTURE.md principle 2).
 //!
 //! Every operation is one request answered by the kernel (an ACK, an
 //! error, or the requested object) or one dump; nothing sleeps or polls.

@@ -214,7 +214,7 @@ mod tests {
     fn writes_and_reads_back_a_message() {
         let mut out = vec![];
         put_message(&mut out, 0x0a04, NLM_F_REQUEST | NLM_F_ACK, 9, |b| {
-            b.extend_from_slice(&[1, 2, 3])
+            b.extend_from_slice(&[1, 2, 3]);
         });
         assert_eq!(out.len(), 20);
         let m = split(&out).unwrap();

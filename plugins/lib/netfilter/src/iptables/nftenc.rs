@@ -109,7 +109,7 @@ impl Exprs for AttrBuf {
             d.be32(NFTA_BITWISE_LEN, mask.len() as u32);
             d.nest(NFTA_BITWISE_MASK, |v| v.put(NFTA_DATA_VALUE, mask));
             d.nest(NFTA_BITWISE_XOR, |v| {
-                v.put(NFTA_DATA_VALUE, &vec![0; mask.len()])
+                v.put(NFTA_DATA_VALUE, &vec![0; mask.len()]);
             });
         });
     }

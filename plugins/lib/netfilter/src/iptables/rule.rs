@@ -240,7 +240,7 @@ impl Rule {
                 }
                 Module::DstTypeLocal => push(&["-m", "addrtype", "--dst-type", "LOCAL"]),
                 Module::Mark { value, mask } => {
-                    push(&["-m", "mark", "--mark", &format!("{value:#x}/{mask:#x}")])
+                    push(&["-m", "mark", "--mark", &format!("{value:#x}/{mask:#x}")]);
                 }
             }
         }
