@@ -147,8 +147,7 @@ pub fn replace(key: &str, value: &str) -> Result<Option<String>, SysctlError> {
         Err(e) => return Err(fail("open", e)),
     };
     let mut old = String::new();
-    file.read_to_string(&mut old)
-        .map_err(|e| fail("read", e))?;
+    file.read_to_string(&mut old).map_err(|e| fail("read", e))?;
     // procfs sysctls take a write at offset 0 as a new value.
     file.write_all_at(value.as_bytes(), 0)
         .map_err(|e| fail("write", e))?;
