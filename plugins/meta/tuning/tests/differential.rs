@@ -114,7 +114,12 @@ fn same_config_same_state_result_and_backup() {
         for (node, bin) in [(&on, ours()), (&rn, reference())] {
             node.exec(&bin, "DEL", CID, &node.conf(extra.clone()))
                 .expect_ok();
-            assert_eq!(node.link(IFNAME), before.0, "case {name}: {}", bin.display());
+            assert_eq!(
+                node.link(IFNAME),
+                before.0,
+                "case {name}: {}",
+                bin.display()
+            );
             assert_eq!(node.backup(CID, IFNAME), None, "case {name}");
         }
     }
@@ -202,7 +207,10 @@ fn a_bad_key_after_good_ones_changes_nothing_here_but_not_in_the_reference() {
         .exec(&ours(), "ADD", CID, &node.conf(extra.clone()))
         .expect_error();
     assert_eq!(code, 7, "{msg}");
-    assert!(msg.contains("kernel.hostname") && msg.contains("/proc/sys/net/"), "{msg}");
+    assert!(
+        msg.contains("kernel.hostname") && msg.contains("/proc/sys/net/"),
+        "{msg}"
+    );
     assert_eq!(sysctls(&node), before);
 
     let node = Node::new();
@@ -211,7 +219,11 @@ fn a_bad_key_after_good_ones_changes_nothing_here_but_not_in_the_reference() {
     assert_eq!(code, 999);
     // Go's map order is random: the good key may or may not be written
     // before the bad one fails. Either way it is refused.
-    assert!(run.stdout.contains("invalid net sysctl key"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("invalid net sysctl key"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
