@@ -62,7 +62,10 @@ struct RawRuntime {
     mac: Option<String>,
 }
 
-/// The keys as they appear in JSON; `null` is the same as absent.
+/// The keys as they appear in JSON; `null` is the same as absent. The
+/// keys `args.cni` shares are repeated rather than `#[serde(flatten)]`ed
+/// from [`RawArgsCni`]: flattening loses the key's name in decode errors
+/// (`invalid type: string "1400", expected i64` without `mtu`).
 #[derive(Debug, Default, Deserialize)]
 struct RawConf {
     #[serde(default)]
