@@ -9,6 +9,7 @@ mod del;
 mod env;
 mod gc;
 mod result;
+mod tuning;
 mod version;
 
 use cni_sandbox::{Call, Netns, PluginRun};
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Case> {
     v.extend(gc::cases());
     v.extend(datapath::cases());
     v.extend(bad_input::cases());
+    v.extend(tuning::cases());
     v
 }
 
@@ -41,6 +43,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
     match p {
         "bridge" => &["bridge", "host-local"],
         "portmap" => &["bridge", "host-local", "portmap"],
+        "tuning" => &["bridge", "host-local", "tuning"],
         "host-local" => &["host-local"],
         _ => &["loopback"],
     }

@@ -50,21 +50,33 @@ impl fmt::Display for MacAddr {
 impl FromStr for MacAddr {
     type Err = MacParseError;
 
-    /// Accepts `aa:bb:cc:dd:ee:ff` and `aa-bb-cc-dd-ee-ff`, any case (the
-    /// EUI-48 forms Go's `net.ParseMAC` accepts for 6-byte addresses).
+    /// Accepts `aa:bb:cc:dd:ee:ff`, `aa-bb-cc-dd-ee-ff` and
+    /// `aabb.ccdd.eeff`, any case: the EUI-48 forms Go's `net.ParseMAC`
+    /// accepts for 6-byte addresses, which the reference plugins use.
     fn from_str(s: &str) -> Result<MacAddr, MacParseError> {
         let bad = || MacParseError(s.to_string());
-        let sep = if s.contains('-') { '-' } else { ':' };
+        // Groups of two hex digits, or of four in the dotted form.
+        let (sep, width) = if s.contains('.') {
+            ('.', 4)
+        } else if s.contains('-') {
+            ('-', 2)
+        } else {
+            (':', 2)
+        };
         let mut out = [0u8; 6];
-        let mut parts = s.split(sep);
-        for byte in &mut out {
-            let p = parts.next().ok_or_else(bad)?;
-            if p.len() != 2 {
+        let mut n = 0;
+        for p in s.split(sep) {
+            if p.len() != width || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
-            *byte = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+            for pair in p.as_bytes().chunks(2) {
+                let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+                *out.get_mut(n).ok_or_else(bad)? =
+                    u8::from_str_radix(text, 16).map_err(|_| bad())?;
+                n += 1;
+            }
         }
-        if parts.next().is_some() {
+        if n != 6 {
             return Err(bad());
         }
         Ok(MacAddr(out))
@@ -80,6 +92,7 @@ mod tests {
         let m: MacAddr = "0A:58:0a:F4:00:02".parse().unwrap();
         assert_eq!(m.to_string(), "0a:58:0a:f4:00:02");
         assert_eq!("0a-58-0a-f4-00-02".parse::<MacAddr>().unwrap(), m);
+        assert_eq!("0A58.0af4.0002".parse::<MacAddr>().unwrap(), m);
         assert!(!m.is_multicast());
         assert!(
             "01:00:5e:00:00:01"
@@ -98,6 +111,12 @@ mod tests {
             "0a:58:0a:f4:00:2",
             "zz:58:0a:f4:00:02",
             "0a:58-0a:f4:00:02",
+            "0a58.0af4.00",
+            "0a58.0af4.0002.0003",
+            "0a58.0af4.002",
+            "0a58:0af4:0002",
+            "+a:58:0a:f4:00:02",
+            "0a:58:0a:f4:00:02:",
         ] {
             assert!(s.parse::<MacAddr>().is_err(), "{s}");
         }

@@ -115,6 +115,45 @@ pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
     })
 }
 
+/// Write `value` to `key` and return the value it had before (without the
+/// trailing newline), through one open of the file: a caller that may have
+/// to undo its change learns the old value for the price of the write
+/// alone (the path lookup is what costs, see [`crate::netlink::LinkInfo::ipv4_conf`]).
+///
+/// The value is written as given, at offset 0, like `write`. A key that
+/// cannot be read (mode 0200, such as `net/ipv4/route/flush`) is still
+/// written, and its old value is `None`.
+pub fn replace(key: &str, value: &str) -> Result<Option<String>, SysctlError> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+
+    let path = path_of(key)?;
+    let fail = |op, source| SysctlError::Io {
+        op,
+        key: key.to_string(),
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            write(key, value)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(fail("open", e)),
+    };
+    let mut old = String::new();
+    file.read_to_string(&mut old).map_err(|e| fail("read", e))?;
+    // procfs sysctls take a write at offset 0 as a new value.
+    file.write_all_at(value.as_bytes(), 0)
+        .map_err(|e| fail("write", e))?;
+    Ok(Some(old.trim_end_matches('\n').to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +184,29 @@ mod tests {
             let e = path_of(bad).unwrap_err();
             assert!(matches!(e, SysctlError::InvalidKey { .. }), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn replace_returns_the_old_value_and_writes_the_new_one() {
+        // In a private network namespace of its own thread, so that the
+        // machine's values are never touched.
+        let t = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let key = "net/ipv4/conf/lo/arp_ignore";
+            assert_eq!(get(key).unwrap(), "0");
+            assert_eq!(replace(key, "2").unwrap().as_deref(), Some("0"));
+            assert_eq!(get(key).unwrap(), "2");
+            assert_eq!(replace(key, "1\n").unwrap().as_deref(), Some("2"));
+            assert_eq!(get(key).unwrap(), "1");
+            let e = replace(key, "bogus").unwrap_err();
+            assert!(e.to_string().contains("write sysctl"), "{e}");
+            assert_eq!(get(key).unwrap(), "1");
+            let e = replace("net/ipv4/conf/no-such-if0/arp_ignore", "1").unwrap_err();
+            assert!(e.is_not_found(), "{e}");
+            // Write-only (mode 0200): written, no old value.
+            assert_eq!(replace("net/ipv4/route/flush", "1").unwrap(), None);
+        });
+        t.join().unwrap();
     }
 
     #[test]

@@ -336,3 +336,48 @@ fn dumps_stay_consistent_while_links_change() {
         assert_eq!(idx.len(), len, "a link appeared twice in one dump");
     }
 }
+
+#[test]
+fn allmulticast_and_txqueuelen_agree_with_iproute2() {
+    let sb = Sandbox::new();
+    let nl = nl(&sb.host);
+    sb.host.sh_ok("ip link add am0 type veth peer name am1");
+    let a = nl.link_by_name("am0").unwrap();
+    assert!(!a.allmulti);
+    // What iproute2 set, hostnet reads.
+    sb.host
+        .sh_ok("ip link set am0 allmulticast on txqueuelen 77");
+    let a = nl.link_by_name("am0").unwrap();
+    assert!(a.allmulti, "{a:?}");
+    assert_eq!(a.txqlen, 77);
+    let j = link(&sb.host, "am0");
+    assert_eq!(
+        a.mtu_range,
+        Some((
+            j["min_mtu"].as_u64().unwrap() as u32,
+            j["max_mtu"].as_u64().unwrap() as u32
+        ))
+    );
+    assert!(!a.promisc);
+    // What hostnet sets, iproute2 reads.
+    nl.set_allmulti(a.index, false).unwrap();
+    nl.set_txqlen(a.index, 0).unwrap();
+    let j = link(&sb.host, "am0");
+    assert!(!flags(&j).contains(&"ALLMULTI".to_string()), "{j}");
+    // iproute2 prints no qlen at all for a zero-length queue.
+    assert!(j.get("txqlen").is_none_or(|q| q == 0), "{j}");
+    assert_eq!(nl.link_by_index(a.index).unwrap().txqlen, 0);
+    nl.set_allmulti(a.index, true).unwrap();
+    nl.set_txqlen(a.index, 4242).unwrap();
+    let j = link(&sb.host, "am0");
+    assert!(flags(&j).contains(&"ALLMULTI".to_string()), "{j}");
+    assert_eq!(j["txqlen"], 4242);
+    // Other flags are untouched by the change mask.
+    nl.set_up(a.index).unwrap();
+    nl.set_allmulti(a.index, false).unwrap();
+    let after = nl.link_by_index(a.index).unwrap();
+    assert!(after.up && !after.allmulti);
+    let e = nl.set_txqlen(9999, 1).unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert!(e.to_string().contains("txqueuelen 1"), "{e}");
+}

@@ -1,5 +1,6 @@
 //! Links: lookup, listing, bridge and veth creation, and the per-link
-//! settings the plugins change (up/down, master, MTU, MAC, promisc, name).
+//! settings the plugins change (up/down, master, MTU, MAC, promisc,
+//! allmulticast, transmit queue length, name).
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -67,12 +68,21 @@ pub struct LinkInfo {
     pub mac: Option<MacAddr>,
     /// MTU.
     pub mtu: u32,
+    /// `IFLA_MIN_MTU` and `IFLA_MAX_MTU`: the MTUs the driver accepts
+    /// (Linux 4.10+; None when the kernel does not say), so a caller can
+    /// reject an MTU before it changes anything else.
+    pub mtu_range: Option<(u32, u32)>,
     /// Raw `IFF_*` flags.
     pub flags: u32,
     /// `IFF_UP`: administratively up.
     pub up: bool,
-    /// `IFF_PROMISC`.
+    /// `IFF_PROMISC` as the user set it (the kernel reports the requested
+    /// flag, not the count of in-kernel users such as a bridge port).
     pub promisc: bool,
+    /// `IFF_ALLMULTI` as the user set it (reported like `promisc`).
+    pub allmulti: bool,
+    /// `IFLA_TXQLEN`: the transmit queue length (`ip link ... qlen`).
+    pub txqlen: u32,
     /// `IFF_LOWER_UP`: carrier.
     pub lower_up: bool,
     /// Operational state.
@@ -118,9 +128,12 @@ impl LinkInfo {
             kind: None,
             mac: None,
             mtu: 0,
+            mtu_range: None,
             flags: flags.bits(),
             up: flags.contains(LinkFlags::Up),
             promisc: flags.contains(LinkFlags::Promisc),
+            allmulti: flags.contains(LinkFlags::Allmulti),
+            txqlen: 0,
             lower_up: flags.contains(LinkFlags::LowerUp),
             operstate: OperState::Unknown,
             master: None,
@@ -135,6 +148,13 @@ impl LinkInfo {
                 LinkAttribute::IfName(n) => info.name = n.clone(),
                 LinkAttribute::Address(b) => info.mac = MacAddr::from_slice(b),
                 LinkAttribute::Mtu(v) => info.mtu = *v,
+                LinkAttribute::TxQueueLen(v) => info.txqlen = *v,
+                LinkAttribute::MinMtu(v) => {
+                    info.mtu_range = Some((*v, info.mtu_range.map_or(u32::MAX, |r| r.1)));
+                }
+                LinkAttribute::MaxMtu(v) => {
+                    info.mtu_range = Some((info.mtu_range.map_or(0, |r| r.0), *v));
+                }
                 LinkAttribute::OperState(s) => info.operstate = (*s).into(),
                 LinkAttribute::Controller(i) if *i != 0 => info.master = Some(*i),
                 LinkAttribute::Link(i) if *i != 0 => info.link = Some(*i),
@@ -395,6 +415,25 @@ impl Netlink {
         self.set_flag(index, LinkFlags::Promisc, on, what)
     }
 
+    /// Turn all-multicast reception on or off (the user-requested
+    /// `IFF_ALLMULTI`, as `ip link set allmulticast on|off` does).
+    pub fn set_allmulti(&self, index: u32, on: bool) -> Result<(), NetlinkError> {
+        let what = if on {
+            "allmulticast on"
+        } else {
+            "allmulticast off"
+        };
+        self.set_flag(index, LinkFlags::Allmulti, on, what)
+    }
+
+    /// Set the transmit queue length (`IFLA_TXQLEN`, as `ip link set
+    /// txqueuelen N` does). 0 is a valid length (no queue).
+    pub fn set_txqlen(&self, index: u32, qlen: u32) -> Result<(), NetlinkError> {
+        let mut m = link_msg(index);
+        m.attributes.push(LinkAttribute::TxQueueLen(qlen));
+        self.set_link(m, || format!("set link #{index} txqueuelen {qlen}"))
+    }
+
     /// Turn IPv4 settings of link `index` on, as writing
     /// `net/ipv4/conf/<if>/<key>` would, but over rtnetlink
     /// (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`, the kernel's
@@ -483,6 +522,9 @@ mod tests {
         m.attributes
             .push(LinkAttribute::Address(vec![0x0a, 0x58, 0, 0, 0, 1]));
         m.attributes.push(LinkAttribute::OperState(State::Up));
+        m.attributes.push(LinkAttribute::TxQueueLen(1000));
+        m.attributes.push(LinkAttribute::MaxMtu(65535));
+        m.attributes.push(LinkAttribute::MinMtu(68));
         m.attributes.push(LinkAttribute::LinkInfo(vec![
             NlLinkInfo::Kind(InfoKind::Bridge),
             NlLinkInfo::Data(InfoData::Bridge(vec![InfoBridge::VlanFiltering(true)])),
@@ -493,7 +535,9 @@ mod tests {
         assert!(i.is_bridge() && !i.is_veth());
         assert_eq!(i.mtu, 1400);
         assert_eq!(i.mac.unwrap().to_string(), "0a:58:00:00:00:01");
-        assert!(i.up && i.lower_up && !i.promisc);
+        assert!(i.up && i.lower_up && !i.promisc && !i.allmulti);
+        assert_eq!(i.txqlen, 1000);
+        assert_eq!(i.mtu_range, Some((68, 65535)));
         assert_eq!(i.operstate, OperState::Up);
         assert_eq!(i.vlan_filtering, Some(true));
         assert_eq!(i.master, None);
