@@ -15,24 +15,11 @@ use serde_json::Value;
 /// `tc -r -d -j qdisc show dev <dev>`: raw numbers (`burst_raw` is the
 /// buffer in ticks, `limit` the limit in bytes).
 fn tc_qdiscs(ns: &Netns, dev: &str) -> Vec<Value> {
-    let out = ns.sh_ok(&format!("tc -r -d -j qdisc show dev {dev}"));
-    serde_json::from_str::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap()
+    ns.tc_json(&format!("-r -d qdisc show dev {dev}"))
 }
 
 fn tc_filters(ns: &Netns, dev: &str) -> Vec<Value> {
-    let out = ns.sh_ok(&format!("tc -j filter show dev {dev} parent ffff:"));
-    if out.trim().is_empty() {
-        return vec![];
-    }
-    serde_json::from_str::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap()
+    ns.tc_json(&format!("filter show dev {dev} parent ffff:"))
 }
 
 /// A veth pair `h0`/`p0` in the sandbox host, up; returns h0's index.
@@ -167,14 +154,14 @@ fn a_tbf_the_kernel_refuses_names_the_qdisc() {
 fn ifb_created_up_with_mtu_and_txqlen_zero() {
     let sb = Sandbox::new();
     let nl = nl(&sb.host);
-    let ifb = nl
-        .create_ifb(&IfbSpec {
-            name: "bwptest0",
-            mtu: Some(1400),
-            txqlen: Some(0),
-            up: true,
-        })
-        .unwrap();
+    nl.create_ifb(&IfbSpec {
+        name: "bwptest0",
+        mtu: Some(1400),
+        txqlen: Some(0),
+        up: true,
+    })
+    .unwrap();
+    let ifb = nl.link_by_name("bwptest0").unwrap();
     assert_eq!(ifb.kind.as_deref(), Some("ifb"));
     assert_eq!(ifb.mtu, 1400);
     assert!(ifb.up);
@@ -240,14 +227,14 @@ fn ingress_qdisc_and_u32_redirect_as_tc_shows_them() {
     let sb = Sandbox::new();
     let nl = nl(&sb.host);
     let h0 = veth(&sb);
-    let ifb = nl
-        .create_ifb(&IfbSpec {
-            name: "bwptest0",
-            mtu: None,
-            txqlen: Some(0),
-            up: true,
-        })
-        .unwrap();
+    nl.create_ifb(&IfbSpec {
+        name: "bwptest0",
+        mtu: None,
+        txqlen: Some(0),
+        up: true,
+    })
+    .unwrap();
+    let ifb = nl.link_by_name("bwptest0").unwrap();
     assert_eq!(nl.qdisc(h0, Handle::INGRESS).unwrap(), None);
     nl.add_ingress_qdisc(h0).unwrap();
     let q = tc_qdiscs(&sb.host, "h0");

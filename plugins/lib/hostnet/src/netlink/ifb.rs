@@ -9,7 +9,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo};
 
 use super::link::{check_ifname, link_msg};
-use super::{LinkInfo, Netlink, NetlinkError};
+use super::{Netlink, NetlinkError};
 
 /// An ifb device to create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +27,11 @@ pub struct IfbSpec<'a> {
 }
 
 impl Netlink {
-    /// Create an ifb device in one request and return it. Fails with
-    /// [`NetlinkError::is_exists`] when the name is taken.
-    pub fn create_ifb(&self, spec: &IfbSpec<'_>) -> Result<LinkInfo, NetlinkError> {
+    /// Create an ifb device in one request. Fails with
+    /// [`NetlinkError::is_exists`] when the name is taken. On success the
+    /// device exists even if a later lookup fails, so a caller that
+    /// undoes its work knows exactly what it made.
+    pub fn create_ifb(&self, spec: &IfbSpec<'_>) -> Result<(), NetlinkError> {
         check_ifname("create ifb", spec.name)?;
         let mut m = link_msg(0);
         if spec.up {
@@ -51,7 +53,7 @@ impl Netlink {
         self.sock
             .request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
             .map_err(|f| f.during(format_args!("create ifb {:?}", spec.name)))?;
-        self.link_by_name(spec.name)
+        Ok(())
     }
 
     /// Delete the link named `name` in one request (`IFLA_IFNAME` in
