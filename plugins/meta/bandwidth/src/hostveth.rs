@@ -5,9 +5,9 @@
 //! whose pod interface has no host end (macvlan, ipvlan, host-device,
 //! SR-IOV) cannot be shaped this way, as with the reference.
 //!
-//! Beyond the reference, the host link must be a veth whose own peer is
-//! the pod interface: an index from another namespace can name an
-//! unrelated host link.
+//! The index alone could name an unrelated host link when the peer lives
+//! in a third namespace; the name check against the result is what rules
+//! that out, as in the reference.
 
 use hostnet::{NetNs, Netlink};
 use libcni::skel::CmdArgs;
@@ -67,20 +67,16 @@ pub fn find(
             )));
         }
     };
-    let not_in_host = || {
-        chain(format!(
-            "veth peer with index {peer} is not in host ns: the peer of {ifname} must be in the \
-             namespace the plugin runs in"
-        ))
-    };
     let link = match host.link_by_index(peer) {
         Ok(l) => l,
-        Err(e) if e.is_not_found() => return Err(not_in_host()),
+        Err(e) if e.is_not_found() => {
+            return Err(chain(format!(
+                "veth peer with index {peer} is not in host ns: the peer of {ifname} must be in \
+                 the namespace the plugin runs in"
+            )));
+        }
         Err(e) => return Err(e.into()),
     };
-    if !link.is_veth() || link.link != Some(cont.index) {
-        return Err(not_in_host());
-    }
     if !prev
         .interfaces
         .iter()

@@ -74,12 +74,7 @@ fn add_shapes_both_directions_with_the_references_numbers() {
     assert_eq!(ifb_link["linkinfo"]["info_kind"], "ifb");
     assert_eq!(ifb_link["mtu"], 1400);
     assert!(ifb_link.get("txqlen").is_none(), "{ifb_link}");
-    assert!(
-        ifb_link["flags"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("UP"))
-    );
+    assert!(ifb_link["flags"].as_array().unwrap().contains(&json!("UP")));
     let q = root_qdisc(&sb.host, &ifb);
     assert_eq!(q["kind"], "tbf");
     assert_eq!(q["handle"], "1:");
@@ -233,7 +228,10 @@ fn check_sees_what_is_really_there() {
 
     // The ifb gone.
     sb.host.sh_ok(&format!("ip link del {}", pod.ifb()));
-    let only_egress = conf("1.0.0", json!({"egressRate": 4_000_000, "egressBurst": 400_000}));
+    let only_egress = conf(
+        "1.0.0",
+        json!({"egressRate": 4_000_000, "egressBurst": 400_000}),
+    );
     let msg = check_err(&sb, &pod, &only_egress);
     assert!(msg.contains("missing"), "{msg}");
 

@@ -58,7 +58,9 @@ impl Pod {
              ip addr add {HOST_IP}/24 dev {veth} && ip link set {veth} up",
             pod = ns.name()
         ));
-        ns.sh_ok(&format!("ip addr add {POD_IP}/24 dev eth0 && ip link set eth0 up"));
+        ns.sh_ok(&format!(
+            "ip addr add {POD_IP}/24 dev eth0 && ip link set eth0 up"
+        ));
         Pod {
             ns,
             veth: veth.to_string(),
@@ -98,8 +100,12 @@ impl Pod {
 
     /// Run `bin` for `verb` with exactly `conf` on stdin.
     pub fn call_raw(&self, sb: &Sandbox, bin: &PathBuf, verb: &str, conf: &Value) -> PluginRun {
-        Call::attach(verb, &self.cid, self.ns.path_str(), "eth0", &plugin_dir())
-            .run_timeout(&sb.host, bin, &conf.to_string(), CALL_TIMEOUT)
+        Call::attach(verb, &self.cid, self.ns.path_str(), "eth0", &plugin_dir()).run_timeout(
+            &sb.host,
+            bin,
+            &conf.to_string(),
+            CALL_TIMEOUT,
+        )
     }
 
     /// The ifb of this pod.
