@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use cni_sandbox::Sandbox;
 use common::*;
@@ -51,7 +51,7 @@ fn normal(mut r: Value) -> Value {
 
 /// ADD `keys` with `bin` on a fresh node; the node, pod, result and
 /// shaping.
-fn add(bin: &PathBuf, version: &str, keys: &Value) -> (Sandbox, Pod, Value, Value) {
+fn add(bin: &Path, version: &str, keys: &Value) -> (Sandbox, Pod, Value, Value) {
     let (sb, pod) = node("diff1");
     let c = conf(version, keys.clone());
     let r = pod.call(&sb, bin, "ADD", &c).expect_ok();
@@ -106,7 +106,7 @@ fn largest_burst_at_a_low_rate_differs_only_in_the_limit() {
 }
 
 /// ADD with one implementation, CHECK and DEL with the other.
-fn cross(add_with: &PathBuf, other: &PathBuf, keys: Value) {
+fn cross(add_with: &Path, other: &Path, keys: Value) {
     let (sb, pod) = node("cross1");
     let c = conf("1.0.0", keys);
     pod.call(&sb, add_with, "ADD", &c).expect_ok();

@@ -5,7 +5,7 @@
 //! attachment leaves, with the random parts normalised.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cni_sandbox::{Call, Netns, PluginRun, Sandbox, plugin_dir, plugin_path, reference_plugin};
@@ -89,7 +89,7 @@ impl Pod {
 
     /// Run `bin` for `verb` with `conf` and this pod's prevResult (at
     /// `conf`'s version).
-    pub fn call(&self, sb: &Sandbox, bin: &PathBuf, verb: &str, conf: &Value) -> PluginRun {
+    pub fn call(&self, sb: &Sandbox, bin: &Path, verb: &str, conf: &Value) -> PluginRun {
         let version = conf["cniVersion"].as_str().unwrap_or("1.0.0");
         let mut c = conf.clone();
         if c.get("prevResult").is_none() {
@@ -99,7 +99,7 @@ impl Pod {
     }
 
     /// Run `bin` for `verb` with exactly `conf` on stdin.
-    pub fn call_raw(&self, sb: &Sandbox, bin: &PathBuf, verb: &str, conf: &Value) -> PluginRun {
+    pub fn call_raw(&self, sb: &Sandbox, bin: &Path, verb: &str, conf: &Value) -> PluginRun {
         Call::attach(verb, &self.cid, self.ns.path_str(), "eth0", &plugin_dir()).run_timeout(
             &sb.host,
             bin,
