@@ -38,7 +38,9 @@ pub use net::{
     Probe, TcpServer, Transfer, UdpServer, tcp_probe, tcp_transfer, udp_probe, udp_probe_from,
 };
 pub use netns::Netns;
-pub use plugin::{Call, PluginRun, plugin_dir, plugin_path, reference_dir, reference_plugin};
+pub use plugin::{
+    Call, PluginRun, cmd_args, plugin_dir, plugin_path, reference_dir, reference_plugin,
+};
 pub use result::{result_addresses, result_ip};
 pub use rules::{iptables_nat, nft_all_rules, nft_family_rules, nft_items, nft_rules, nft_ruleset};
 pub use store::ipam_records;

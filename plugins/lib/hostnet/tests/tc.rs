@@ -8,6 +8,7 @@ mod common;
 
 use cni_sandbox::{Netns, Sandbox};
 use common::{flags, link, nl};
+use hostnet::Netlink;
 use hostnet::netlink::IfbSpec;
 use hostnet::netlink::tc::{ETH_P_ALL, Handle, Redirect, Tbf, U32MatchAll, Verdict};
 use serde_json::Value;
@@ -22,18 +23,20 @@ fn tc_filters(ns: &Netns, dev: &str) -> Vec<Value> {
     ns.tc_json(&format!("filter show dev {dev} parent ffff:"))
 }
 
-/// A veth pair `h0`/`p0` in the sandbox host, up; returns h0's index.
-fn veth(sb: &Sandbox) -> u32 {
+/// A sandbox whose host has a veth pair `h0`/`p0`, up; a netlink handle
+/// on the host, and h0's index.
+fn host_with_veth() -> (Sandbox, Netlink, u32) {
+    let sb = Sandbox::new();
     sb.host
         .sh_ok("ip link add h0 type veth peer name p0 && ip link set h0 up && ip link set p0 up");
-    nl(&sb.host).link_by_name("h0").unwrap().index
+    let nl = nl(&sb.host);
+    let h0 = nl.link_by_name("h0").unwrap().index;
+    (sb, nl, h0)
 }
 
 #[test]
 fn tbf_as_tc_shows_it_and_reads_back() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     let tbf = Tbf {
         rate: 1_250_000,
         limit: 156_250,
@@ -80,9 +83,7 @@ fn tbf_as_tc_shows_it_and_reads_back() {
 
 #[test]
 fn tbf_made_by_tc_reads_back_with_tcs_numbers() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     sb.host
         .sh_ok("tc qdisc add dev h0 root handle 1: tbf rate 8kbit burst 1600 latency 50ms");
     let q = &tc_qdiscs(&sb.host, "h0")[0];
@@ -99,9 +100,7 @@ fn tbf_made_by_tc_reads_back_with_tcs_numbers() {
 
 #[test]
 fn rates_past_32_bits_use_rate64() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     let tbf = Tbf {
         rate: 5_000_000_000,
         limit: 200_000_000,
@@ -116,9 +115,7 @@ fn rates_past_32_bits_use_rate64() {
 
 #[test]
 fn a_tbf_the_kernel_refuses_names_the_qdisc() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     // A zero buffer makes a bucket that can hold no packet: EINVAL.
     let e = nl
         .add_tbf(
@@ -204,29 +201,18 @@ fn ifb_created_up_with_mtu_and_txqlen_zero() {
 }
 
 fn redirect_filter(to: u32) -> U32MatchAll {
-    U32MatchAll {
-        parent: Handle::INGRESS_HANDLE,
-        prio: 1,
-        protocol: ETH_P_ALL,
-        classid: Handle::new(1, 1),
-        redirects: vec![
-            Redirect {
-                ifindex: to,
-                verdict: Verdict::Stolen,
-            },
-            Redirect {
-                ifindex: to,
-                verdict: Verdict::Ok,
-            },
-        ],
-    }
+    U32MatchAll::redirect_to(
+        Handle::INGRESS_HANDLE,
+        1,
+        Handle::new(1, 1),
+        to,
+        &[Verdict::Stolen, Verdict::Ok],
+    )
 }
 
 #[test]
 fn ingress_qdisc_and_u32_redirect_as_tc_shows_them() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     nl.create_ifb(&IfbSpec {
         name: "bwptest0",
         mtu: None,
@@ -290,9 +276,7 @@ fn ingress_qdisc_and_u32_redirect_as_tc_shows_them() {
 
 #[test]
 fn redirect_made_by_tc_reads_back() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     sb.host.sh_ok(
         "ip link add ifbx type ifb && tc qdisc add dev h0 handle ffff: ingress && \
          tc filter add dev h0 parent ffff: protocol all prio 3 u32 match u32 0 0 flowid 1:1 \
@@ -314,9 +298,7 @@ fn redirect_made_by_tc_reads_back() {
 
 #[test]
 fn redirect_to_a_missing_device_adds_nothing() {
-    let sb = Sandbox::new();
-    let nl = nl(&sb.host);
-    let h0 = veth(&sb);
+    let (sb, nl, h0) = host_with_veth();
     nl.add_ingress_qdisc(h0).unwrap();
     let e = nl
         .add_u32_match_all(h0, &redirect_filter(9999))

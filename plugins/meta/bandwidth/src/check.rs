@@ -89,29 +89,17 @@ fn check_tbf(host: &Netlink, index: u32, dev: &str, limit: Limit) -> Result<(), 
         },
         None => return Err(fail(format!("{dev} has no root qdisc"))),
     };
-    let mismatch = |what: &str, have: u64, want: u64, unit: &str| {
-        fail(format!(
-            "{what} doesn't match: the TBF on {dev} has {have} {unit}, the config gives {want}"
-        ))
-    };
-    if have.rate != want.rate {
-        return Err(mismatch("Rate", have.rate, want.rate, "bytes/s"));
-    }
-    if have.limit != want.limit {
-        return Err(mismatch(
-            "Limit",
-            have.limit.into(),
-            want.limit.into(),
-            "bytes",
-        ));
-    }
-    if have.buffer != want.buffer {
-        return Err(mismatch(
-            "Buffer",
-            have.buffer.into(),
-            want.buffer.into(),
-            "ticks",
-        ));
+    let fields = [
+        ("Rate", have.rate, want.rate, "bytes/s"),
+        ("Limit", have.limit.into(), want.limit.into(), "bytes"),
+        ("Buffer", have.buffer.into(), want.buffer.into(), "ticks"),
+    ];
+    for (what, have, want, unit) in fields {
+        if have != want {
+            return Err(fail(format!(
+                "{what} doesn't match: the TBF on {dev} has {have} {unit}, the config gives {want}"
+            )));
+        }
     }
     Ok(())
 }

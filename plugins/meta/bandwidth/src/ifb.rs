@@ -11,7 +11,7 @@
 use hostnet::Netlink;
 use hostnet::NetlinkError;
 use hostnet::netlink::IfbSpec;
-use hostnet::netlink::tc::{ETH_P_ALL, Handle, Redirect, Tbf, U32MatchAll, Verdict};
+use hostnet::netlink::tc::{Handle, Tbf, U32MatchAll, Verdict};
 use sha2::{Digest, Sha512};
 
 /// Every ifb this plugin makes starts with this.
@@ -49,22 +49,13 @@ pub fn is_bandwidth_ifb(kind: Option<&str>, name: &str) -> bool {
 /// first ever runs, but `tc filter show` and tools that count actions see
 /// both).
 pub fn redirect(ifb_index: u32) -> U32MatchAll {
-    U32MatchAll {
-        parent: Handle::INGRESS_HANDLE,
-        prio: 1,
-        protocol: ETH_P_ALL,
-        classid: Handle::new(1, 1),
-        redirects: vec![
-            Redirect {
-                ifindex: ifb_index,
-                verdict: Verdict::Stolen,
-            },
-            Redirect {
-                ifindex: ifb_index,
-                verdict: Verdict::Ok,
-            },
-        ],
-    }
+    U32MatchAll::redirect_to(
+        Handle::INGRESS_HANDLE,
+        1,
+        Handle::new(1, 1),
+        ifb_index,
+        &[Verdict::Stolen, Verdict::Ok],
+    )
 }
 
 /// The ifb as the reference creates it: up, the host veth's MTU, and a

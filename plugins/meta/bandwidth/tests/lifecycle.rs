@@ -172,10 +172,7 @@ fn containerd_runtime_config() {
 
 #[test]
 fn second_add_fails_and_keeps_the_first() {
-    let sb = Sandbox::new();
-    let pod = Pod::new(&sb, "bwveth0", "twice1", None);
-    let c = conf("1.0.0", both(8_000_000, 800_000, 4_000_000, 400_000));
-    pod.call(&sb, &ours(), "ADD", &c).expect_ok();
+    let (sb, pod, c) = added("twice1", both(8_000_000, 800_000, 4_000_000, 400_000));
     let before = shaping(&sb, &pod);
     let (code, msg) = pod.call(&sb, &ours(), "ADD", &c).expect_error();
     assert_eq!(code, 101, "{msg}");
@@ -200,10 +197,7 @@ fn check_err(sb: &Sandbox, pod: &Pod, c: &Value) -> String {
 
 #[test]
 fn check_sees_what_is_really_there() {
-    let sb = Sandbox::new();
-    let pod = Pod::new(&sb, "bwveth0", "check1", None);
-    let c = conf("1.0.0", both(8_000_000, 800_000, 4_000_000, 400_000));
-    pod.call(&sb, &ours(), "ADD", &c).expect_ok();
+    let (sb, pod, c) = added("check1", both(8_000_000, 800_000, 4_000_000, 400_000));
     pod.call(&sb, &ours(), "CHECK", &c).expect_ok();
 
     // Other limits than the ones in place.
@@ -247,10 +241,7 @@ fn check_sees_what_is_really_there() {
 
 #[test]
 fn del_needs_neither_netns_nor_prev_result() {
-    let sb = Sandbox::new();
-    let pod = Pod::new(&sb, "bwveth0", "del1", None);
-    let c = conf("1.0.0", both(8_000_000, 800_000, 4_000_000, 400_000));
-    pod.call(&sb, &ours(), "ADD", &c).expect_ok();
+    let (sb, pod, c) = added("del1", both(8_000_000, 800_000, 4_000_000, 400_000));
     // Another attachment's ifb must survive this one's DEL.
     let other = Pod::new(&sb, "bwveth1", "del2", None);
     other.call(&sb, &ours(), "ADD", &c).expect_ok();

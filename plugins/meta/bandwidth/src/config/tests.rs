@@ -1,23 +1,17 @@
 use super::*;
-use libcni::NetConf;
-use libcni::skel::Command;
-use libcni::spec::{CniArgs, conf::decode};
 use serde_json::json;
 
 fn load_json(conf: Value) -> Result<BandwidthConf, Error> {
-    let stdin = conf.to_string().into_bytes();
-    let net: NetConf = decode("t", &stdin).unwrap();
-    load(&CmdArgs {
-        command: Command::Add,
-        container_id: "c1".into(),
-        netns: "/run/netns/x".into(),
-        ifname: "eth0".into(),
-        args: CniArgs::default(),
-        path: vec![],
-        version: net.version().unwrap(),
-        conf: net,
-        stdin,
-    })
+    load(&cni_sandbox::cmd_args(&conf))
+}
+
+/// Loading fails with `code` and a message holding each of `needles`.
+fn rejected(keys: Value, code: u32, needles: &[&str]) {
+    let e = load_json(with(keys.clone())).unwrap_err();
+    assert_eq!(e.code, code, "{keys}: {}", e.msg);
+    for n in needles {
+        assert!(e.msg.contains(n), "{keys}: {:?} lacks {n:?}", e.msg);
+    }
 }
 
 fn with(keys: Value) -> Value {
@@ -97,30 +91,20 @@ fn any_top_level_key_wins() {
 
 #[test]
 fn rate_and_burst_go_together() {
-    let e = load_json(with(json!({"ingressRate": 8000}))).unwrap_err();
-    assert_eq!(e.code, 7);
-    assert!(
-        e.msg.contains("if rate is set, burst must also be set"),
-        "{}",
-        e.msg
+    rejected(
+        json!({"ingressRate": 8000}),
+        7,
+        &["if rate is set, burst must also be set", "ingressBurst"],
     );
-    assert!(e.msg.contains("ingressBurst"), "{}", e.msg);
-    let e = load_json(with(json!({"egressBurst": 800}))).unwrap_err();
-    assert_eq!(e.code, 7);
-    assert!(
-        e.msg.contains("if burst is set, rate must also be set"),
-        "{}",
-        e.msg
+    rejected(
+        json!({"egressBurst": 800}),
+        7,
+        &["if burst is set, rate must also be set", "egressRate"],
     );
-    assert!(e.msg.contains("egressRate"), "{}", e.msg);
-    let e = load_json(with(json!({
-        "runtimeConfig": {"bandwidth": {"egressRate": 8000}}
-    })))
-    .unwrap_err();
-    assert!(
-        e.msg.contains("runtimeConfig.bandwidth.egressBurst"),
-        "{}",
-        e.msg
+    rejected(
+        json!({"runtimeConfig": {"bandwidth": {"egressRate": 8000}}}),
+        7,
+        &["runtimeConfig.bandwidth.egressBurst"],
     );
 }
 
@@ -129,20 +113,25 @@ fn burst_cap_is_the_references() {
     let max = 34_359_738_359u64;
     let c = load_json(with(json!({"ingressRate": 8000, "ingressBurst": max}))).unwrap();
     assert_eq!(c.ingress, lim(8000, max));
-    let e = load_json(with(json!({"ingressRate": 8000, "ingressBurst": max + 1}))).unwrap_err();
-    assert_eq!(e.code, 7);
-    assert!(e.msg.contains("burst cannot be more than 4GB"), "{}", e.msg);
-    assert!(e.msg.contains(&max.to_string()), "{}", e.msg);
+    rejected(
+        json!({"ingressRate": 8000, "ingressBurst": max + 1}),
+        7,
+        &["burst cannot be more than 4GB", &max.to_string()],
+    );
 }
 
 #[test]
 fn below_one_byte_is_rejected() {
-    let e = load_json(with(json!({"ingressRate": 7, "ingressBurst": 800}))).unwrap_err();
-    assert_eq!(e.code, 7);
-    assert!(e.msg.contains("ingressRate 7"), "{}", e.msg);
-    let e = load_json(with(json!({"egressRate": 800, "egressBurst": 7}))).unwrap_err();
-    assert_eq!(e.code, 7);
-    assert!(e.msg.contains("egressBurst 7"), "{}", e.msg);
+    rejected(
+        json!({"ingressRate": 7, "ingressBurst": 800}),
+        7,
+        &["ingressRate 7"],
+    );
+    rejected(
+        json!({"egressRate": 800, "egressBurst": 7}),
+        7,
+        &["egressBurst 7"],
+    );
     let c = load_json(with(json!({"ingressRate": 8, "ingressBurst": 8}))).unwrap();
     assert_eq!(c.ingress, lim(8, 8));
 }
@@ -156,13 +145,17 @@ fn wrong_types_are_decoding_errors() {
         json!("8000"),
         json!(true),
     ] {
-        let e = load_json(with(json!({"ingressRate": bad, "ingressBurst": 80}))).unwrap_err();
-        assert_eq!(e.code, 6, "{bad}: {}", e.msg);
-        assert!(e.msg.contains("ingressRate"), "{}", e.msg);
+        rejected(
+            json!({"ingressRate": bad, "ingressBurst": 80}),
+            6,
+            &["ingressRate"],
+        );
     }
-    let e = load_json(with(json!({"runtimeConfig": {"bandwidth": [1]}}))).unwrap_err();
-    assert_eq!(e.code, 6);
-    assert!(e.msg.contains("runtimeConfig.bandwidth"), "{}", e.msg);
+    rejected(
+        json!({"runtimeConfig": {"bandwidth": [1]}}),
+        6,
+        &["runtimeConfig.bandwidth"],
+    );
 }
 
 #[test]

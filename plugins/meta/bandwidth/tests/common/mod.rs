@@ -114,6 +114,16 @@ impl Pod {
     }
 }
 
+/// A fake host with pod `cid` (host veth `bwveth0`) and our ADD of
+/// `keys` at 1.0.0 done; the sandbox, the pod and the config.
+pub fn added(cid: &str, keys: Value) -> (Sandbox, Pod, Value) {
+    let sb = Sandbox::new();
+    let pod = Pod::new(&sb, "bwveth0", cid, None);
+    let c = conf("1.0.0", keys);
+    pod.call(&sb, &ours(), "ADD", &c).expect_ok();
+    (sb, pod, c)
+}
+
 /// A config for [`NET`] at `version` with `keys` merged in.
 pub fn conf(version: &str, keys: Value) -> Value {
     let mut c = json!({"cniVersion": version, "name": NET, "type": "bandwidth"});

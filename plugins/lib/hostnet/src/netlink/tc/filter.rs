@@ -183,6 +183,27 @@ fn mirred(order: u16, r: &Redirect) -> TcAction {
 }
 
 impl U32MatchAll {
+    /// Every packet of every protocol redirected to `ifindex`, with one
+    /// mirred action per verdict, in order.
+    pub fn redirect_to(
+        parent: Handle,
+        prio: u16,
+        classid: Handle,
+        ifindex: u32,
+        verdicts: &[Verdict],
+    ) -> U32MatchAll {
+        U32MatchAll {
+            parent,
+            prio,
+            protocol: ETH_P_ALL,
+            classid,
+            redirects: verdicts
+                .iter()
+                .map(|&verdict| Redirect { ifindex, verdict })
+                .collect(),
+        }
+    }
+
     fn message(&self, ifindex: u32) -> TcMessage {
         let mut m = TcMessage::with_index(ifindex.try_into().unwrap_or(i32::MAX));
         m.header.parent = TcHandle::from(self.parent.0);
@@ -268,22 +289,13 @@ mod tests {
 
     #[test]
     fn match_all_message_as_tc_builds_it() {
-        let f = U32MatchAll {
-            parent: Handle::INGRESS_HANDLE,
-            prio: 1,
-            protocol: ETH_P_ALL,
-            classid: Handle::new(1, 1),
-            redirects: vec![
-                Redirect {
-                    ifindex: 7,
-                    verdict: Verdict::Stolen,
-                },
-                Redirect {
-                    ifindex: 7,
-                    verdict: Verdict::Ok,
-                },
-            ],
-        };
+        let f = U32MatchAll::redirect_to(
+            Handle::INGRESS_HANDLE,
+            1,
+            Handle::new(1, 1),
+            7,
+            &[Verdict::Stolen, Verdict::Ok],
+        );
         let m = f.message(3);
         // The header as tc fills it: ifindex, parent ffff:0, no handle,
         // info = prio 1 << 16 | htons(ETH_P_ALL).
