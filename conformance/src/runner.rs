@@ -19,7 +19,14 @@ use crate::ctx::Ctx;
 use crate::shape;
 
 /// The plugins the suite drives.
-pub const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "loopback", "tuning"];
+pub const PLUGINS: [&str; 6] = [
+    "bridge",
+    "host-local",
+    "portmap",
+    "loopback",
+    "tuning",
+    "bandwidth",
+];
 
 /// What the run was asked to do.
 #[derive(Debug, Clone)]

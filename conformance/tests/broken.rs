@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "loopback", "bandwidth"];
 
 /// A plugin directory where `plugin` runs `body` (a `sh` script with
 /// `$REAL` set to our real binary) and the others are our binaries.
@@ -211,6 +211,100 @@ exec "$REAL""#,
             "del/chain/never-added",
             "check/portmap/fails-after-rule-drift",
         ],
+    );
+}
+
+/// bandwidth ADD that reports success but removes the qdiscs and the ifb
+/// it made: nothing is shaped.
+#[test]
+fn bandwidth_shaping_nothing() {
+    expect_caught(
+        "bandwidth",
+        r#"if [ "$CNI_COMMAND" = ADD ]; then
+  out=$("$REAL"); rc=$?
+  for d in $(ip -o link show type ifb | sed -E 's/^[0-9]+: ([^:@]+).*/\1/'); do ip link del "$d"; done
+  for d in $(ip -o link show type veth | sed -E 's/^[0-9]+: ([^:@]+).*/\1/'); do
+    tc qdisc del dev "$d" root 2>/dev/null; tc qdisc del dev "$d" ingress 2>/dev/null
+  done
+  printf '%s\n' "$out"; exit $rc
+fi
+exec "$REAL""#,
+        &[
+            "add/bandwidth/shapes-veth-and-ifb",
+            "add/bandwidth/capability-runtime-config",
+            "check/bandwidth/passes-after-add",
+            "datapath/bandwidth/rate-limited-both-ways",
+        ],
+        &[
+            "add/bandwidth/no-limits-passes-result-through",
+            "status/bandwidth/ready-on-fresh-node",
+        ],
+    );
+}
+
+/// bandwidth ADD that shapes even without limits (8 kbit/s into the pod).
+#[test]
+fn bandwidth_shaping_without_limits() {
+    expect_caught(
+        "bandwidth",
+        r#"if [ "$CNI_COMMAND" = ADD ]; then
+  sed 's/"type":"bandwidth"/"type":"bandwidth","ingressRate":8000,"ingressBurst":80000/' | "$REAL"
+  exit $?
+fi
+exec "$REAL""#,
+        &["add/bandwidth/no-limits-passes-result-through"],
+        &["status/bandwidth/ready-on-fresh-node"],
+    );
+}
+
+/// bandwidth DEL that succeeds without deleting the ifb.
+#[test]
+fn bandwidth_forgetting_del() {
+    expect_caught(
+        "bandwidth",
+        r#"[ "$CNI_COMMAND" = DEL ] && exit 0
+exec "$REAL""#,
+        &[
+            "del/bandwidth/removes-ifb-twice",
+            "del/bandwidth/without-netns",
+        ],
+        &["add/bandwidth/shapes-veth-and-ifb"],
+    );
+}
+
+/// bandwidth CHECK that checks nothing.
+#[test]
+fn bandwidth_check_that_checks_nothing() {
+    expect_caught(
+        "bandwidth",
+        r#"[ "$CNI_COMMAND" = CHECK ] && exit 0
+exec "$REAL""#,
+        &[
+            "check/bandwidth/fails-after-tbf-drift",
+            "check/bandwidth/fails-after-filter-drift",
+        ],
+        &[
+            "check/bandwidth/passes-after-add",
+            "check/bandwidth/passes-without-limits",
+        ],
+    );
+}
+
+/// bandwidth whose GC does nothing and whose STATUS says it is not ready.
+#[test]
+fn bandwidth_idle_gc_and_unready_status() {
+    expect_caught(
+        "bandwidth",
+        r#"case "$CNI_COMMAND" in
+GC) exit 0 ;;
+STATUS) cat >/dev/null; echo '{"cniVersion":"1.1.0","code":50,"msg":"not ready"}'; exit 1 ;;
+esac
+exec "$REAL""#,
+        &[
+            "gc/bandwidth/removes-orphaned-ifb",
+            "status/bandwidth/ready-on-fresh-node",
+        ],
+        &["del/bandwidth/removes-ifb-twice"],
     );
 }
 

@@ -10,8 +10,9 @@
 //! swept the next time a sandbox is created.
 //!
 //! Around it: [`Call`] and [`PluginRun`] (one plugin execution and its
-//! outcome), the firewall listings ([`iptables_nat`], [`nft_rules`], ...),
-//! kernel feature probes ([`kernel_has_vlan_filtering`]), the VERSION
+//! outcome), real traffic ([`tcp_probe`], [`tcp_transfer`]), the
+//! firewall listings ([`iptables_nat`], [`nft_rules`], ...), kernel
+//! feature probes ([`kernel_has_vlan_filtering`]), the VERSION
 //! probe ([`supported_versions`]), reading ADD results
 //! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
 //! the median of measurements. The crate also builds the test-only plugin
@@ -33,9 +34,13 @@ mod version;
 
 pub use kernel::kernel_has_vlan_filtering;
 pub use measure::median;
-pub use net::{Probe, TcpServer, UdpServer, tcp_probe, udp_probe, udp_probe_from};
+pub use net::{
+    Probe, TcpServer, Transfer, UdpServer, tcp_probe, tcp_transfer, udp_probe, udp_probe_from,
+};
 pub use netns::Netns;
-pub use plugin::{Call, PluginRun, plugin_dir, plugin_path, reference_dir, reference_plugin};
+pub use plugin::{
+    Call, PluginRun, cmd_args, plugin_dir, plugin_path, reference_dir, reference_plugin,
+};
 pub use result::{result_addresses, result_ip};
 pub use rules::{iptables_nat, nft_all_rules, nft_family_rules, nft_items, nft_rules, nft_ruleset};
 pub use store::ipam_records;

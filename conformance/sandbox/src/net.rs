@@ -1,13 +1,14 @@
 //! Real traffic between namespaces: small TCP and UDP servers that answer
 //! every connection with the peer address they saw (so a test can tell
-//! whether traffic was masqueraded), and probes with timeouts.
+//! whether traffic was masqueraded), probes with timeouts, and a measured
+//! one-way TCP transfer (for rate limits).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Netns;
 
@@ -168,4 +169,71 @@ pub fn udp_probe_from(
         }
     }
     Err(last)
+}
+
+/// A one-way TCP transfer as the receiver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// Bytes received.
+    pub bytes: usize,
+    /// From the first byte received to the end of the stream: connection
+    /// setup is not counted.
+    pub elapsed: Duration,
+}
+
+impl Transfer {
+    /// Bits per second over `elapsed`, not counting the first `skip`
+    /// bytes (e.g. a token bucket's burst, which passes at line rate).
+    pub fn bits_per_sec(&self, skip: usize) -> f64 {
+        let bits = self.bytes.saturating_sub(skip) as f64 * 8.0;
+        bits / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Send `bytes` bytes over TCP from inside `from` to a receiver that
+/// listens on `at` inside `to`, and time it at the receiver. Every socket
+/// operation is bounded by `timeout`.
+pub fn tcp_transfer(
+    from: &Netns,
+    to: &Netns,
+    at: SocketAddr,
+    bytes: usize,
+    timeout: Duration,
+) -> io::Result<Transfer> {
+    let listener = to.run(move || TcpListener::bind(at))?;
+    let at = listener.local_addr()?;
+    let mut out = from.run(move || TcpStream::connect_timeout(&at, timeout))?;
+    // The handshake is complete: accept takes it from the backlog.
+    let (mut conn, _) = listener.accept()?;
+    conn.set_read_timeout(Some(timeout))?;
+    out.set_write_timeout(Some(timeout))?;
+    let sender = std::thread::spawn(move || -> io::Result<()> {
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            out.write_all(&chunk[..n])?;
+            left -= n;
+        }
+        out.shutdown(Shutdown::Write)
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    let mut first: Option<Instant> = None;
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        got += n;
+    }
+    let elapsed = first.map(|t| t.elapsed()).unwrap_or_default();
+    sender
+        .join()
+        .map_err(|_| io::Error::other("the sending thread panicked"))??;
+    Ok(Transfer {
+        bytes: got,
+        elapsed,
+    })
 }

@@ -204,6 +204,21 @@ impl Netns {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args}: {e}: {out}"))
     }
 
+    /// `tc -j <args>` inside the namespace, parsed as a list (`tc` prints
+    /// nothing at all for an empty filter list). Use `-r -d` for raw
+    /// numbers: `burst_raw` (a TBF's buffer in ticks) and `limit`.
+    pub fn tc_json(&self, args: &str) -> Vec<Value> {
+        let out = self.sh_ok(&format!("tc -j {args}"));
+        if out.trim().is_empty() {
+            return vec![];
+        }
+        match serde_json::from_str(&out) {
+            Ok(Value::Array(v)) => v,
+            Ok(other) => panic!("tc -j {args}: not a list: {other}"),
+            Err(e) => panic!("tc -j {args}: {e}: {out}"),
+        }
+    }
+
     /// All links (`ip -j -d link show`).
     pub fn links(&self) -> Vec<Value> {
         match self.ip_json("-d link show") {

@@ -61,6 +61,26 @@ pub fn reference_plugin(name: &str) -> PathBuf {
     p
 }
 
+/// The arguments a plugin's verb receives for an ADD of container `c1`
+/// on `eth0` with `conf` on stdin, decoded as the skeleton decodes them:
+/// for unit tests of a plugin's config loading, without a process.
+pub fn cmd_args(conf: &Value) -> libcni::skel::CmdArgs {
+    let stdin = conf.to_string().into_bytes();
+    let net: libcni::NetConf = libcni::spec::conf::decode("test config", &stdin)
+        .unwrap_or_else(|e| panic!("test config does not decode: {e}"));
+    libcni::skel::CmdArgs {
+        command: libcni::skel::Command::Add,
+        container_id: "c1".into(),
+        netns: "/run/netns/x".into(),
+        ifname: "eth0".into(),
+        args: libcni::spec::CniArgs::default(),
+        path: vec![],
+        version: net.version().expect("test config version"),
+        conf: net,
+        stdin,
+    }
+}
+
 /// The outcome of one plugin execution.
 #[derive(Debug, Clone)]
 pub struct PluginRun {

@@ -3,6 +3,7 @@
 
 mod add;
 mod bad_input;
+mod bandwidth;
 mod check;
 mod datapath;
 mod del;
@@ -34,25 +35,28 @@ pub fn all() -> Vec<Case> {
     v.extend(datapath::cases());
     v.extend(bad_input::cases());
     v.extend(tuning::cases());
+    v.extend(bandwidth::cases());
     v
 }
 
 /// The binaries a case about plugin `p` executes (bridge delegates to
-/// host-local; portmap is chained after bridge).
+/// host-local; portmap and bandwidth are chained after bridge).
 pub fn needs(p: &'static str) -> &'static [&'static str] {
     match p {
         "bridge" => &["bridge", "host-local"],
         "portmap" => &["bridge", "host-local", "portmap"],
         "tuning" => &["bridge", "host-local", "tuning"],
         "host-local" => &["host-local"],
+        "bandwidth" => &["bridge", "host-local", "bandwidth"],
         _ => &["loopback"],
     }
 }
 
 /// The spec version a version-independent case about plugin `p` needs at
-/// least: portmap only exists chained (0.3.0+), the others from 0.1.0.
+/// least: portmap and bandwidth only exist chained (0.3.0+), the others
+/// from 0.1.0.
 pub fn run_min(p: &str) -> SpecNeed {
-    let min = if p == "portmap" {
+    let min = if p == "portmap" || p == "bandwidth" {
         Version::V0_3_0
     } else {
         Version::V0_1_0

@@ -202,6 +202,20 @@ impl NetConf {
     }
 }
 
+/// Look a key up in a JSON object as Go's encoding/json matches struct
+/// fields: the exact spelling first, else any spelling that differs only
+/// in ASCII case. The reference plugins decode their keys this way, and
+/// runtimes rely on it: containerd's go-cni sends `runtimeConfig` entries
+/// with Go field names (`HostPort`, `IngressRate`), which reach a plugin
+/// that documents `hostPort` and `ingressRate`.
+pub fn go_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
 /// The name rule shared by network names and container IDs
 /// (`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`, cni:pkg/utils). Because it excludes
 /// `/` and a leading `.`, such a name is also safe as a path component.
@@ -440,6 +454,15 @@ mod tests {
         }
         let c: NetConf = serde_json::from_value(json!({"name": "n"})).unwrap();
         assert!(c.valid_attachments().unwrap().is_none());
+    }
+
+    #[test]
+    fn go_field_prefers_exact_then_any_case() {
+        let o = json!({"IngressRate": 1, "ingressBurst": 2, "INGRESSBURST": 3});
+        let o = o.as_object().unwrap();
+        assert_eq!(go_field(o, "ingressRate"), Some(&json!(1)));
+        assert_eq!(go_field(o, "ingressBurst"), Some(&json!(2)));
+        assert_eq!(go_field(o, "egressRate"), None);
     }
 
     #[test]

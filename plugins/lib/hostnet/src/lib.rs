@@ -4,8 +4,9 @@
 //! - [`netns`]: network namespaces as file descriptors; run a closure
 //!   inside one and always come back.
 //! - [`netlink`]: a small blocking rtnetlink layer (links, bridges, veth
-//!   pairs, bridge ports and VLANs, addresses, routes, and waits for DAD
-//!   and operstate), one socket per namespace.
+//!   pairs, ifb devices, bridge ports and VLANs, addresses, routes, tc
+//!   qdiscs and filters, and waits for DAD and operstate), one socket per
+//!   namespace.
 //! - [`nlsock`]: the blocking netlink socket under rtnetlink and the
 //!   `netfilter` crate's nfnetlink, for any netlink protocol.
 //! - [`sysctl`]: read and write `/proc/sys` (per network namespace for

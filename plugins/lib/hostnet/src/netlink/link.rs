@@ -224,7 +224,7 @@ pub struct VethSpec<'a> {
 /// Linux limits interface names to IFNAMSIZ-1 bytes, without '/', ':',
 /// whitespace, and not "." or "..". Checked here so that the message
 /// says which name is wrong instead of a bare EINVAL.
-fn check_ifname(what: &str, name: &str) -> Result<(), NetlinkError> {
+pub(super) fn check_ifname(what: &str, name: &str) -> Result<(), NetlinkError> {
     let bad = name.is_empty()
         || name.len() > 15
         || name == "."
@@ -242,7 +242,7 @@ fn check_ifname(what: &str, name: &str) -> Result<(), NetlinkError> {
     Ok(())
 }
 
-fn link_msg(index: u32) -> LinkMessage {
+pub(super) fn link_msg(index: u32) -> LinkMessage {
     let mut m = LinkMessage::default();
     m.header.index = index;
     m

@@ -1,6 +1,7 @@
-//! A small blocking rtnetlink layer: exactly the link, address, route and
-//! bridge operations the plugins need, over `netlink-packet-route` message
-//! types, with one socket per network namespace (ARCHITECTURE.md principle 2).
+//! A small blocking rtnetlink layer: exactly the link, address, route,
+//! bridge and traffic control ([`tc`]) operations the plugins need, over
+//! `netlink-packet-route` message types, with one socket per network
+//! namespace (ARCHITECTURE.md principle 2).
 //!
 //! Every operation is one request answered by the kernel (an ACK, an
 //! error, or the requested object) or one dump; nothing sleeps or polls.
@@ -14,14 +15,17 @@
 mod addr;
 mod bridge;
 mod error;
+mod ifb;
 mod link;
 mod route;
 mod socket;
+pub mod tc;
 mod wait;
 
 pub use addr::{AddrFlags, AddrInfo, Family};
 pub use bridge::{BridgePortInfo, BridgePortSettings, VlanEntry};
 pub use error::NetlinkError;
+pub use ifb::IfbSpec;
 pub use link::{LinkInfo, OperState, VethSpec};
 /// Per-link IPv4 and IPv6 settings as rtnetlink carries them ([`LinkInfo::ipv4_conf`]).
 pub use netlink_packet_route::link::{Inet6DevConf, InetDevConf};

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use libcni::skel::CmdArgs;
-use libcni::spec::conf::lenient_opt_bool;
+// containerd sends `HostPort`, podman `hostPort`: the reference accepts both.
+use libcni::spec::conf::{go_field as field, lenient_opt_bool};
 use libcni::{CniResult, Error};
 pub use netfilter::{Backend, Family, Protocol};
 use netfilter::{ChainName, Ident};
@@ -152,16 +153,6 @@ struct RawConf {
     conditions_v4: Option<Vec<String>>,
     #[serde(rename = "conditionsV6", default)]
     conditions_v6: Option<Vec<String>>,
-}
-
-/// Find a key case-insensitively, as Go's encoding/json does: containerd
-/// sends `HostPort`, podman `hostPort`, and the reference accepts both.
-fn field<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 fn port(entry: usize, key: &str, v: Option<&Value>) -> Result<u16, Error> {
