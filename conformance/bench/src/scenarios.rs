@@ -6,7 +6,7 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use cni_sandbox::Netns;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::exec::Sample;
 use crate::floor;
@@ -58,13 +58,41 @@ fn targets<'a>(ours: &'a Target, base: Option<&'a Target>) -> Vec<&'a Target> {
 pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     let all = targets(ours, base);
     let nets: Vec<Network> = all.iter().map(|t| t.network(true, false)).collect();
+    pod_loop("1 single pod", &all, &nets, o.iterations, None)
+}
+
+/// Scenario 7: one pod on the chain k3s writes (flannel delegates to
+/// bridge + host-local with ipMasq; then portmap with a host port and
+/// bandwidth with the `bandwidth` capability, as a pod annotated with
+/// `kubernetes.io/ingress-bandwidth` and `egress-bandwidth` gets it),
+/// ADD then DEL, a fresh pod netns each time.
+pub fn k3s_chain(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let nets: Vec<Network> = all
+        .iter()
+        .map(|t| {
+            t.network(true, true)
+                .then(json!({"type": "bandwidth", "capabilities": {"bandwidth": true}}))
+        })
+        .collect();
+    pod_loop("7 k3s chain", &all, &nets, o.iterations, Some(21000))
+}
+
+/// ADD then DEL of one pod on `nets[k]` of each target, `iterations`
+/// times, alternating which side goes first; a fresh pod netns each time.
+fn pod_loop(
+    name: &str,
+    all: &[&Target],
+    nets: &[Network],
+    iterations: usize,
+    host_port: Option<u16>,
+) -> Vec<Row> {
     let mut adds = vec![Vec::new(); all.len()];
     let mut dels = vec![Vec::new(); all.len()];
-    for i in 0..o.iterations {
+    for i in 0..iterations {
         if stopped() {
             break;
         }
-        // Alternate which side goes first.
         let order: Vec<usize> = if i % 2 == 0 {
             (0..all.len()).collect()
         } else {
@@ -73,23 +101,13 @@ pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
         for k in order {
             let pod = Netns::new("bpod").expect("pod netns");
             let cid = format!("single{i}");
-            let (a, res) = all[k].add(&nets[k], &cid, pod.path_str(), None);
+            let (a, res) = all[k].add(&nets[k], &cid, pod.path_str(), host_port);
             adds[k].push(a);
-            dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), None));
+            dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), host_port));
         }
     }
-    let mut r1 = row(
-        "1 single pod",
-        "ADD",
-        &adds[0],
-        adds.get(1).map(Vec::as_slice),
-    );
-    let mut r2 = row(
-        "1 single pod",
-        "DEL",
-        &dels[0],
-        dels.get(1).map(Vec::as_slice),
-    );
+    let mut r1 = row(name, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
+    let mut r2 = row(name, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
     for (k, t) in all.iter().enumerate() {
         note_failures(&mut r1, t.label, &adds[k]);
         note_failures(&mut r2, t.label, &dels[k]);

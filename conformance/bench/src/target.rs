@@ -38,6 +38,19 @@ pub struct Network {
     pub plugins: Vec<Value>,
 }
 
+impl Network {
+    /// The same network with `plugin` chained after the others.
+    pub fn then(mut self, plugin: Value) -> Network {
+        self.plugins.push(plugin);
+        self
+    }
+}
+
+/// The limits a k3s pod annotated with 10M ingress and egress bandwidth
+/// gets (bits per second; the burst k3s passes is the rate, one second's
+/// worth, which keeps TBF's buffer within 32 bits).
+const BANDWIDTH: u64 = 10_000_000;
+
 impl Target {
     /// Set up a target with its own fake host.
     pub fn new(label: &'static str, dir: PathBuf, state_root: &std::path::Path) -> Target {
@@ -103,6 +116,12 @@ impl Target {
             conf["runtimeConfig"] = json!({"portMappings": [
                 {"hostPort": hp, "containerPort": 80, "protocol": "tcp"}
             ]});
+        }
+        if conf["type"] == "bandwidth" {
+            conf["runtimeConfig"] = json!({"bandwidth": {
+                "ingressRate": BANDWIDTH, "ingressBurst": BANDWIDTH,
+                "egressRate": BANDWIDTH, "egressBurst": BANDWIDTH,
+            }});
         }
         if let Some(obj) = conf.as_object_mut() {
             obj.remove("capabilities");
