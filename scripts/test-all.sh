@@ -23,6 +23,9 @@ fi
 packages=(iproute2 iptables nftables conntrack containernetworking-plugins
           podman conmon runc catatonit busybox-static containerd socat
           iputils-ping python3-venv)
+# A real firewalld on a private D-Bus (cni_sandbox::firewalld): firewalld,
+# the bus daemon, and dbus-send.
+packages+=(firewalld dbus-daemon dbus-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +34,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]}"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# On a systemd host the firewalld package enables and starts the service,
+# which then owns the machine's firewall. The tests start their own
+# firewalld inside a namespace; one this script just installed goes again.
+if [[ " ${missing[*]} " == *" firewalld "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now firewalld.service || true
 fi
 
 echo "== cargo fmt --check"

@@ -15,13 +15,16 @@
 //! feature probes ([`kernel_has_vlan_filtering`]), the VERSION
 //! probe ([`supported_versions`]), reading ADD results
 //! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
-//! the median of measurements. The crate also builds the test-only plugin
-//! `cni-skel-testplugin` (libcni's process tests run it).
+//! the median of measurements, and [`firewalld`]: a real firewalld on a
+//! private D-Bus inside a namespace of the test's own. The crate also
+//! builds the test-only plugin `cni-skel-testplugin` (libcni's process
+//! tests run it).
 //!
 //! Tests that need root call [`require_root`] (through [`Sandbox::new`]),
 //! which fails loudly instead of skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod firewalld;
 mod kernel;
 mod measure;
 mod net;
