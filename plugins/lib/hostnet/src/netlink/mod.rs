@@ -1,5 +1,6 @@
 //! A small blocking rtnetlink layer: exactly the link, address, route and
-//! bridge operations the plugins need, over `netlink-packet-route` message
+//! bridge operations the plugins need (and veth pairs with the reference's
+//! random host names), over `netlink-packet-route` message
 //! types, with one socket per network namespace (ARCHITECTURE.md principle 2).
 //!
 //! Every operation is one request answered by the kernel (an ACK, an
@@ -17,6 +18,7 @@ mod error;
 mod link;
 mod route;
 mod socket;
+mod veth;
 mod wait;
 
 pub use addr::{AddrFlags, AddrInfo, Family};
@@ -26,6 +28,7 @@ pub use link::{LinkInfo, OperState, VethSpec};
 /// Per-link IPv4 and IPv6 settings as rtnetlink carries them ([`LinkInfo::ipv4_conf`]).
 pub use netlink_packet_route::link::{Inet6DevConf, InetDevConf};
 pub use route::{NextHop, RouteInfo, RouteSpec, TABLE_LOCAL, TABLE_MAIN};
+pub use veth::{RANDOM_PEER_TRIES, VethPair, VethPairError};
 
 /// `RT_SCOPE_*` values, for addresses and routes.
 pub mod scope {
