@@ -11,7 +11,9 @@
 //!
 //! Around it: [`Call`] and [`PluginRun`] (one plugin execution and its
 //! outcome), the firewall listings ([`iptables_nat`], [`nft_rules`], ...),
-//! kernel feature probes ([`kernel_has_vlan_filtering`]), the VERSION
+//! kernel feature probes ([`kernel_has_vlan_filtering`]), what an
+//! attachment leaves on a node and an outside namespace to reach
+//! ([`nat_rules`], [`outside`], [`tcp_retry`]), the VERSION
 //! probe ([`supported_versions`]), reading ADD results
 //! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
 //! the median of measurements. The crate also builds the test-only plugin
@@ -25,6 +27,7 @@ mod kernel;
 mod measure;
 mod net;
 mod netns;
+mod node;
 mod plugin;
 mod result;
 mod rules;
@@ -35,6 +38,10 @@ pub use kernel::kernel_has_vlan_filtering;
 pub use measure::median;
 pub use net::{Probe, TcpServer, UdpServer, tcp_probe, udp_probe, udp_probe_from};
 pub use netns::Netns;
+pub use node::{
+    dir_names, global_addrs, merge, nat_rules, nft_attachment_rules, outside, tcp_fails, tcp_retry,
+    veth_names, wait_not_tentative, with_prev,
+};
 pub use plugin::{Call, PluginRun, plugin_dir, plugin_path, reference_dir, reference_plugin};
 pub use result::{result_addresses, result_ip};
 pub use rules::{iptables_nat, nft_all_rules, nft_family_rules, nft_items, nft_rules, nft_ruleset};

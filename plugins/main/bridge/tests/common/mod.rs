@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cni_sandbox::{
-    Call, Netns, PluginRun, Probe, Sandbox, ipam_records, nft_items, plugin_dir, plugin_path,
-    reference_plugin, supported_versions, tcp_probe,
+    Call, Netns, PluginRun, Probe, Sandbox, ipam_records, plugin_dir, plugin_path,
+    reference_plugin, supported_versions,
 };
 use serde_json::{Value, json};
 
@@ -69,23 +69,14 @@ pub fn reference_bridge() -> PathBuf {
 }
 
 /// Shallow merge: keys of `extra` replace those of `base`; a `null` value
-/// removes the key.
-pub fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        for (k, v) in e {
-            if v.is_null() {
-                b.remove(&k);
-            } else {
-                b.insert(k, v);
-            }
-        }
-    }
-    base
+/// removes the key ([`cni_sandbox::merge`]).
+pub fn merge(base: Value, extra: Value) -> Value {
+    cni_sandbox::merge(base, extra)
 }
 
 /// `conf` with `prevResult` set to `result` (for CHECK and DEL).
 pub fn with_prev(conf: &Value, result: &Value) -> Value {
-    merge(conf.clone(), json!({ "prevResult": result }))
+    cni_sandbox::with_prev(conf, result)
 }
 
 /// A fake node: the sandbox (fake host netns), a plugin directory with
@@ -246,25 +237,10 @@ impl Node {
         assert_eq!(now.index, base.index, "{what}: IPAM index entries left");
     }
 
-    /// An "outside" namespace routed from the fake host: host side
-    /// `vout` 192.0.2.1/24 + 2001:db8:99::1/64, outside 192.0.2.2 +
-    /// 2001:db8:99::2 with no route back to the pod networks (so only
-    /// masqueraded traffic gets an answer).
+    /// An "outside" namespace routed from the fake host
+    /// ([`cni_sandbox::outside`]).
     pub fn outside(&self) -> Netns {
-        let out = self.sb.extra("out");
-        let host = self.sb.host.name();
-        out.sh_ok(&format!(
-            "ip link add eth0 type veth peer name vout netns {host} && \
-             sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && \
-             ip addr add 192.0.2.2/24 dev eth0 && \
-             ip addr add 2001:db8:99::2/64 dev eth0 nodad && ip link set eth0 up"
-        ));
-        self.sb.host.sh_ok(
-            "sysctl -qw net.ipv6.conf.vout.accept_dad=0 && \
-             ip addr add 192.0.2.1/24 dev vout && \
-             ip addr add 2001:db8:99::1/64 dev vout nodad && ip link set vout up",
-        );
-        out
+        cni_sandbox::outside(&self.sb)
     }
 }
 
@@ -286,48 +262,12 @@ pub struct State {
 
 /// iptables nat rules (`-A ...`) and user chains, prefixed with the family.
 pub fn iptables_rules(ns: &Netns) -> Vec<String> {
-    let mut out = vec![];
-    for (fam, v6) in [("4", false), ("6", true)] {
-        for l in ns.iptables_nat(v6) {
-            let builtin = [":PREROUTING", ":INPUT", ":OUTPUT", ":POSTROUTING"]
-                .iter()
-                .any(|b| l.starts_with(b));
-            if l.starts_with("-A") || (l.starts_with(':') && !builtin) {
-                out.push(format!("{fam} {l}"));
-            }
-        }
-    }
-    out
+    cni_sandbox::nat_rules(ns)
 }
 
-/// nft rules as "family table chain: exprs comment" and chain names that
-/// are not hooked (per-attachment chains), sorted. The masquerade table's
-/// chains and the rules of its `postrouting` chain are network-wide state
-/// that both implementations keep, so they are left out (the per-pod
-/// rules in `masq_checks` are not).
+/// nft rules and per-attachment chains ([`cni_sandbox::nft_attachment_rules`]).
 pub fn nft_state(ns: &Netns) -> Vec<String> {
-    let mut out = vec![];
-    for item in nft_items(ns) {
-        if let Some(r) = item.get("rule") {
-            if r["table"] == "cni_plugins_masquerade" && r["chain"] == "postrouting" {
-                continue;
-            }
-            out.push(format!(
-                "rule {} {} {}: {} {}",
-                r["family"], r["table"], r["chain"], r["expr"], r["comment"]
-            ));
-        } else if let Some(c) = item.get("chain")
-            && c.get("hook").is_none()
-            && c["table"] != "cni_plugins_masquerade"
-        {
-            out.push(format!(
-                "chain {} {} {}",
-                c["family"], c["table"], c["name"]
-            ));
-        }
-    }
-    out.sort();
-    out
+    cni_sandbox::nft_attachment_rules(ns)
 }
 
 /// Wait (bounded, asking the kernel) until no address of `dev` in `ns`
@@ -342,10 +282,7 @@ pub fn wait_dad(ns: &Netns, dev: &str) {
 
 /// Global-scope addresses of `dev` in `ns` ("addr/prefix").
 pub fn global_addrs(ns: &Netns, dev: &str) -> Vec<String> {
-    ns.addrs(dev)
-        .into_iter()
-        .filter(|a| !a.starts_with("fe80:"))
-        .collect()
+    cni_sandbox::global_addrs(ns, dev)
 }
 
 /// The result interface at `index` (0 bridge, 1 host veth, 2 container).
@@ -358,34 +295,18 @@ pub fn host_veth(result: &Value) -> String {
     iface(result, 1)["name"].as_str().unwrap().to_string()
 }
 
-/// TCP probe with a bounded retry (a few short attempts; the first SYN may
-/// race neighbour resolution or the port reaching forwarding state).
+/// TCP probe with a bounded retry ([`cni_sandbox::tcp_retry`]).
 pub fn tcp(from: &Netns, to: SocketAddr) -> std::io::Result<Probe> {
-    let mut last = None;
-    for _ in 0..3 {
-        match tcp_probe(from, to, Duration::from_secs(2)) {
-            Ok(p) => return Ok(p),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap())
+    cni_sandbox::tcp_retry(from, to)
 }
 
 /// A TCP probe expected to fail: one short attempt.
 pub fn tcp_fails(from: &Netns, to: SocketAddr) -> bool {
-    tcp_probe(from, to, Duration::from_millis(700)).is_err()
+    cni_sandbox::tcp_fails(from, to)
 }
 
 fn dir_names(dir: &std::path::Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    cni_sandbox::dir_names(dir)
 }
 
 /// The IPAM records in a host-local store: files named by an address.
