@@ -8,6 +8,7 @@ mod datapath;
 mod del;
 mod env;
 mod gc;
+mod ptp;
 mod result;
 mod version;
 
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Case> {
     v.extend(gc::cases());
     v.extend(datapath::cases());
     v.extend(bad_input::cases());
+    v.extend(ptp::cases());
     v
 }
 
@@ -42,6 +44,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
         "bridge" => &["bridge", "host-local"],
         "portmap" => &["bridge", "host-local", "portmap"],
         "host-local" => &["host-local"],
+        "ptp" => &["ptp", "host-local"],
         _ => &["loopback"],
     }
 }

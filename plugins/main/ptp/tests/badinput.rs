@@ -177,9 +177,9 @@ fn unroutable_ipam_results_are_refused_and_released() {
     }
 }
 
-/// A second ADD of a live attachment fails before the IPAM plugin runs:
-/// the live pod keeps its address and its lease (the reference runs IPAM
-/// first and then releases the live lease in its rollback).
+/// A second ADD of a live attachment fails before the IPAM plugin runs,
+/// so its rollback cannot release the live pod's lease (the reference
+/// runs IPAM first and relies on the IPAM plugin refusing the duplicate).
 #[test]
 fn a_repeated_add_keeps_the_live_attachment() {
     let node = Node::new();
