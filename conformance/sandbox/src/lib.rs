@@ -39,8 +39,8 @@ pub use measure::median;
 pub use net::{Probe, TcpServer, UdpServer, tcp_probe, udp_probe, udp_probe_from};
 pub use netns::Netns;
 pub use node::{
-    dir_names, global_addrs, merge, nat_rules, nft_attachment_rules, outside, tcp_fails, tcp_retry,
-    veth_names, wait_not_tentative, with_prev,
+    CALL_TIMEOUT, PluginNode, dir_names, global_addrs, merge, nat_rules, nft_attachment_rules,
+    outside, route_lines, tcp_fails, tcp_retry, veth_names, wait_not_tentative, with_prev,
 };
 pub use plugin::{Call, PluginRun, plugin_dir, plugin_path, reference_dir, reference_plugin};
 pub use result::{result_addresses, result_ip};

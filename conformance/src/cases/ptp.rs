@@ -8,11 +8,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use cni_sandbox::{Netns, TcpServer, outside, tcp_probe};
+use cni_sandbox::{Netns, TcpServer, outside, route_lines as routes, tcp_probe};
 use libcni::Version;
 use libcni::spec::ALL_VERSIONS;
 use serde_json::{Value, json};
 
+use super::del::wait_links;
 use super::{ensure, first_v4, first_v6, needs};
 use crate::case::{Case, CaseResult, SpecNeed};
 use crate::ctx::{Attachment, Ctx};
@@ -190,24 +191,6 @@ fn result(c: &Ctx) -> CaseResult {
     )
 }
 
-/// Routes of one family in `ns` as "dst [via gw] [scope s] [src a]",
-/// without IPv6 link-local and multicast.
-fn routes(ns: &Netns, family: u8) -> Vec<String> {
-    ns.routes(family)
-        .iter()
-        .filter(|r| r["dst"] != "fe80::/64")
-        .map(|r| {
-            let mut s = r["dst"].as_str().unwrap_or_default().to_string();
-            for (k, label) in [("gateway", "via"), ("scope", "scope"), ("prefsrc", "src")] {
-                if let Some(x) = r[k].as_str() {
-                    s.push_str(&format!(" {label} {x}"));
-                }
-            }
-            s
-        })
-        .collect()
-}
-
 /// The reference's layout: in the pod the connected route replaced by the
 /// gateway's link route and the subnet via the gateway; on the host end
 /// the gateway with a full-length prefix and a host route to the pod.
@@ -279,20 +262,6 @@ enum Del {
     EmptyNetnsOnly,
     NetnsGone,
     LinkGone,
-}
-
-/// Wait (bounded) until the host's links are `want`: the interfaces of a
-/// removed netns are destroyed by the kernel asynchronously.
-fn wait_links(c: &Ctx, want: &[String]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        let mut now = c.host().link_names();
-        now.sort();
-        if now == want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// DEL leaves the host as before the ADD (a neighbour keeps shared state)

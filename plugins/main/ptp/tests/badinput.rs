@@ -32,7 +32,7 @@ fn refused(node: &Node, pod: &Netns, call: Call, conf: &Value, want: u32, needle
 
 #[test]
 fn invalid_config_is_code_7_or_6_naming_the_key() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let add = node.call("ADD", "ctr-bad", pod.path_str());
     for (extra, want, needle) in [
@@ -65,7 +65,7 @@ fn invalid_config_is_code_7_or_6_naming_the_key() {
 
 #[test]
 fn bad_environment_is_code_4() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let conf = node.conf(json!({}));
     let add = node.call("ADD", "ctr-env", pod.path_str());
@@ -107,7 +107,7 @@ fn bad_environment_is_code_4() {
 /// routes; refused with the netns code before anything is made.
 #[test]
 fn the_plugins_own_netns_as_the_pod_is_refused() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let call = node.call("ADD", "ctr-self", node.sb.host.path_str());
     refused(
@@ -122,7 +122,7 @@ fn the_plugins_own_netns_as_the_pod_is_refused() {
 
 #[test]
 fn the_ipam_plugin_missing_from_cni_path() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let conf = node.conf(json!({"ipam": {"type": "no-such-ipam"}}));
     let call = node.call("ADD", "ctr-noipam", pod.path_str());
@@ -136,7 +136,7 @@ fn the_ipam_plugin_missing_from_cni_path() {
 /// plugin gave is handed back (the stub logs the DEL).
 #[test]
 fn unroutable_ipam_results_are_refused_and_released() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let log = node.sb.dir().join("stub.log");
     for (ips, want, needle) in [
@@ -182,7 +182,7 @@ fn unroutable_ipam_results_are_refused_and_released() {
 /// runs IPAM first and relies on the IPAM plugin refusing the duplicate).
 #[test]
 fn a_repeated_add_keeps_the_live_attachment() {
-    let node = Node::new();
+    let node = node();
     let pod = node.sb.pod();
     let conf = node.conf(json!({}));
     let r = node.add("ctr-twice", &pod, &conf);
@@ -202,7 +202,7 @@ fn a_repeated_add_keeps_the_live_attachment() {
 fn a_failure_halfway_leaves_nothing_reference_leaves_the_veth() {
     let mut left = vec![];
     for ptp in [our_ptp(), reference_ptp()] {
-        let node = Node::with_ptp(&ptp);
+        let node = node_with(&ptp);
         let pod = node.sb.pod();
         let ipam = node.ipam(
             json!([[{"subnet": SUBNET4}]]),

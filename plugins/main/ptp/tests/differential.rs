@@ -10,8 +10,9 @@
 //!   plugins PR #1100), ours keeps the kernel's 1000;
 //! - `keep_addr_on_down=1` on an IPv6 pod interface (v1.7.0);
 //! - the reference prints an empty `"dns":{}` in the result; ours omits it;
-//! - DEL after the pod's link is gone: the reference cannot learn the
-//!   pod's addresses and leaks its iptables chain; ours removes it by name.
+//! - DEL after the pod's link is gone, or with `CNI_NETNS=""` only: the
+//!   reference cannot learn the pod's addresses and leaks its iptables
+//!   chain; ours removes it by name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -107,7 +108,7 @@ fn same_config_gives_the_same_state_as_the_reference() {
     let mut snaps = vec![];
     let mut olds = vec![];
     for ptp in [our_ptp(), reference_ptp()] {
-        let node = Node::with_ptp(&ptp);
+        let node = node_with(&ptp);
         let conf = node.dual_conf(json!({"mtu": 1400}));
         let pod = node.sb.pod();
         let r = node.add("ctr-diff", &pod, &conf);
@@ -147,7 +148,7 @@ fn same_config_gives_the_same_state_as_the_reference() {
 /// A node with both implementations in one sandbox: plugin dirs for ours
 /// and the reference over one IPAM store.
 fn mixed_node() -> (Node, PathBuf, PathBuf) {
-    let node = Node::new();
+    let node = node();
     let ours = node.bin.clone();
     let reference = node.plugin_dir("ref", &reference_ptp());
     (node, ours, reference)
@@ -158,87 +159,58 @@ fn each_implementation_deletes_what_the_other_added() {
     let (node, ours, reference) = mixed_node();
     let conf = node.dual_conf(json!({}));
     let base = node.state();
-    for (adder, deleter, what) in [
-        (&reference, &ours, "reference ADD, our DEL"),
-        (&ours, &reference, "our ADD, reference DEL"),
-    ] {
+    for (adder, other) in [(&reference, &ours), (&ours, &reference)] {
+        // DEL by the other implementation.
         let pod = node.sb.pod();
-        node.exec_in(adder, &node.call("ADD", "ctr-x", pod.path_str()), &conf)
-            .expect_ok();
-        assert_ne!(node.state(), base, "{what}: ADD made nothing");
-        node.exec_in(deleter, &node.call("DEL", "ctr-x", pod.path_str()), &conf)
-            .expect_ok();
-        node.assert_clean(&base, what);
-        assert_eq!(pod.link_names(), ["lo"], "{what}");
-    }
-    // CHECK across implementations: the result cached from one ADD is
-    // checked by the other.
-    for (adder, checker) in [(&reference, &ours), (&ours, &reference)] {
+        node.add_in(adder, "ctr-x", &pod, &conf);
+        assert_ne!(node.state(), base, "{}: ADD made nothing", adder.display());
+        node.del_in(other, "ctr-x", pod.path_str(), &conf);
+        node.assert_clean(&base, &format!("DEL after {}", adder.display()));
+        assert_eq!(pod.link_names(), ["lo"]);
+        // CHECK and DEL by the other, of the result cached from one ADD.
         let pod = node.sb.pod();
-        let r = node
-            .exec_in(adder, &node.call("ADD", "ctr-c", pod.path_str()), &conf)
-            .expect_ok();
+        let r = node.add_in(adder, "ctr-c", &pod, &conf);
         wait_not_tentative(&node.sb.host, &host_veth(&r));
-        node.exec_in(
-            checker,
-            &node.call("CHECK", "ctr-c", pod.path_str()),
-            &with_prev(&conf, &r),
-        )
-        .expect_ok();
-        node.exec_in(checker, &node.call("DEL", "ctr-c", pod.path_str()), &conf)
+        let check = node.call("CHECK", "ctr-c", pod.path_str());
+        node.exec_in(other, &check, &with_prev(&conf, &r))
             .expect_ok();
+        node.del_in(other, "ctr-c", pod.path_str(), &conf);
         node.assert_clean(&base, "CHECK and DEL across implementations");
     }
 }
 
-/// DEL after the pod's link was removed by hand: the reference leaks the
-/// masquerade chain (it only knows the addresses from the link); ours
-/// finds it by name.
+/// DEL after the pod's link was removed by hand, and containerd's
+/// `CNI_NETNS=""` DEL when it is the only one (the netns was already
+/// gone): the reference learns the pod's addresses only from the link and
+/// leaks its masquerade chain in both; ours finds the chain by name.
 #[test]
-fn del_after_the_link_is_gone_reference_leaks_ours_does_not() {
+fn del_without_the_link_reference_leaks_ours_does_not() {
     let (node, ours, reference) = mixed_node();
     let conf = node.conf(json!({}));
     let base = node.state();
-    let mut leaked = vec![];
-    for dir in [&reference, &ours] {
-        let pod = node.sb.pod();
-        node.exec_in(dir, &node.call("ADD", "ctr-l", pod.path_str()), &conf)
-            .expect_ok();
-        pod.sh_ok("ip link del eth0");
-        node.exec_in(dir, &node.call("DEL", "ctr-l", pod.path_str()), &conf)
-            .expect_ok();
-        let now = node.state();
-        leaked.push(now.iptables.iter().any(|l| l.contains(":CNI-")));
-        assert_eq!(now.leases, base.leases);
-        assert_eq!(now.veths, base.veths);
-        // Clean up the reference's leftovers by our DEL (by name).
-        node.exec_in(&ours, &node.call("DEL", "ctr-l", pod.path_str()), &conf)
-            .expect_ok();
-        node.assert_clean(&base, "after our DEL");
+    for link_gone in [true, false] {
+        let mut leaked = vec![];
+        for dir in [&reference, &ours] {
+            let pod = node.sb.pod();
+            node.add_in(dir, "ctr-l", &pod, &conf);
+            let netns = if link_gone {
+                pod.sh_ok("ip link del eth0");
+                pod.path_str()
+            } else {
+                ""
+            };
+            node.del_in(dir, "ctr-l", netns, &conf);
+            let now = node.state();
+            leaked.push(now.iptables != base.iptables);
+            assert_eq!(now.leases, base.leases);
+            // Our DEL with the netns cleans up whatever is left.
+            node.del_in(&ours, "ctr-l", pod.path_str(), &conf);
+            node.assert_clean(&base, "after our DEL");
+        }
+        assert_eq!(
+            leaked,
+            [true, false],
+            "link gone {link_gone}: reference leaks, ours does not"
+        );
     }
-    assert_eq!(leaked, [true, false], "reference leaks, ours does not");
-}
-
-/// containerd's second DEL comes with `CNI_NETNS=""`; when it is the only
-/// one (the netns was already gone), the reference returns before the
-/// masquerade teardown and leaks the chain; ours removes it.
-#[test]
-fn del_without_netns_reference_leaks_ours_does_not() {
-    let (node, ours, reference) = mixed_node();
-    let conf = node.conf(json!({}));
-    let base = node.state();
-    let mut leaked = vec![];
-    for dir in [&reference, &ours] {
-        let pod = node.sb.pod();
-        node.exec_in(dir, &node.call("ADD", "ctr-e", pod.path_str()), &conf)
-            .expect_ok();
-        node.exec_in(dir, &node.call("DEL", "ctr-e", ""), &conf)
-            .expect_ok();
-        leaked.push(node.state().iptables != base.iptables);
-        assert_eq!(node.state().leases, base.leases);
-        node.exec_in(&ours, &node.call("DEL", "ctr-e", pod.path_str()), &conf)
-            .expect_ok();
-        node.assert_clean(&base, "after our DEL with the netns");
-    }
-    assert_eq!(leaked, [true, false], "reference leaks, ours does not");
 }

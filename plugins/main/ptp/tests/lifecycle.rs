@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 #[test]
 fn add_lays_out_the_point_to_point_routes() {
-    let node = Node::new();
+    let node = node();
     let conf = node.conf(json!({"mtu": 1400}));
     let pod = node.sb.pod();
     let r = node.add("ctr-1", &pod, &conf);
@@ -80,7 +80,7 @@ fn add_lays_out_the_point_to_point_routes() {
 
 #[test]
 fn dual_stack_layout_and_ipv6_sysctls() {
-    let node = Node::new();
+    let node = node();
     let conf = node.dual_conf(json!({}));
     let base = node.state();
     let pod = node.sb.pod();
@@ -140,7 +140,7 @@ fn dual_stack_layout_and_ipv6_sysctls() {
 /// since ADD. The masquerade chain is found by name in every case.
 #[test]
 fn del_is_complete_and_idempotent() {
-    let node = Node::new();
+    let node = node();
     let conf = node.conf(json!({}));
     let base = node.state();
     type Before = fn(&Node, &cni_sandbox::Netns, &Value) -> (String, Value);
@@ -206,9 +206,10 @@ fn wait_for_veths(node: &Node, want: &[String]) {
 
 #[test]
 fn check_fails_when_the_attachment_drifts() {
-    let node = Node::new();
+    let node = node();
     let conf = node.conf(json!({}));
-    let drifts: [(&str, fn(&Node, &cni_sandbox::Netns, &Value)); 5] = [
+    type Drift = fn(&Node, &cni_sandbox::Netns, &Value);
+    let drifts: [(&str, Drift); 5] = [
         ("pod route", |_, p, _| {
             p.sh_ok("ip route del 10.244.0.0/24");
         }),
@@ -268,7 +269,7 @@ fn check_fails_when_the_attachment_drifts() {
 
 #[test]
 fn old_spec_versions_get_old_results() {
-    let node = Node::new();
+    let node = node();
     for (v, key) in [
         ("0.1.0", "ip4"),
         ("0.2.0", "ip4"),
@@ -295,7 +296,7 @@ fn old_spec_versions_get_old_results() {
 
 #[test]
 fn dns_override_and_ipam_dns() {
-    let node = Node::new();
+    let node = node();
     let resolv = node.sb.dir().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 192.0.2.53\nsearch example.org\n").unwrap();
     let mut ipam = node.conf(json!({}))["ipam"].clone();
@@ -325,7 +326,7 @@ fn dns_override_and_ipam_dns() {
 
 #[test]
 fn gc_removes_stale_masquerade_and_leases_status_is_ready() {
-    let node = Node::new();
+    let node = node();
     let conf = node.conf(json!({"cniVersion": "1.1.0"}));
     let base = node.state();
     let (a, b) = (node.sb.pod(), node.sb.pod());

@@ -7,21 +7,20 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cni_sandbox::{
-    Call, Netns, PluginRun, Probe, Sandbox, ipam_records, plugin_dir, plugin_path,
-    reference_plugin, supported_versions,
+    Netns, PluginNode, Probe, ipam_records, plugin_dir, plugin_path, reference_plugin,
+    supported_versions,
 };
 use serde_json::{Value, json};
 
 /// The network name of every test config.
 pub const NET: &str = "bridgetest";
 /// Deadline of one plugin call: a hung plugin fails the test, not the suite.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CALL_TIMEOUT: std::time::Duration = cni_sandbox::CALL_TIMEOUT;
 
 /// Our `host-local`, when it is built in the target dir and answers
 /// VERSION (the branch that writes it may not be merged yet: until then
@@ -80,15 +79,16 @@ pub fn with_prev(conf: &Value, result: &Value) -> Value {
 }
 
 /// A fake node: the sandbox (fake host netns), a plugin directory with
-/// symlinks `bridge` and `host-local`, and an IPAM dataDir.
+/// symlinks `bridge` and `host-local`, and an IPAM dataDir; the calls are
+/// [`PluginNode`]'s.
 #[derive(Debug)]
-pub struct Node {
-    /// The sandbox; plugins run in `sb.host`.
-    pub sb: Sandbox,
-    /// The plugin directory used as CNI_PATH.
-    pub bin: PathBuf,
-    /// The host-local dataDir.
-    pub data_dir: PathBuf,
+pub struct Node(PluginNode);
+
+impl std::ops::Deref for Node {
+    type Target = PluginNode;
+    fn deref(&self) -> &PluginNode {
+        &self.0
+    }
 }
 
 impl Node {
@@ -99,33 +99,11 @@ impl Node {
 
     /// A node running `bridge` (ours or the reference).
     pub fn with_bridge(bridge: &Path) -> Node {
-        let sb = Sandbox::new();
-        let data_dir = sb.subdir("ipam");
-        let node = Node {
-            bin: PathBuf::new(),
-            data_dir,
-            sb,
-        };
-        let bin = node.plugin_dir("bin", bridge);
-        Node { bin, ..node }
-    }
-
-    /// Another plugin directory `name` in this sandbox with `bridge` and
-    /// the IPAM binary (to run two implementations against one node).
-    pub fn plugin_dir(&self, name: &str, bridge: &Path) -> PathBuf {
-        let dir = self.sb.subdir(name);
-        symlink(bridge, dir.join("bridge")).unwrap();
-        symlink(ipam_binary(), dir.join("host-local")).unwrap();
-        dir
-    }
-
-    /// Put an executable shell script `name` into the plugin directory
-    /// (a stub IPAM plugin).
-    pub fn stub(&self, name: &str, script: &str) -> PathBuf {
-        let p = self.bin.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
+        Node(PluginNode::new(
+            "bridge",
+            bridge,
+            &[("host-local", ipam_binary())],
+        ))
     }
 
     /// The base config: bridge `cni0`, gateway on it, masquerade, and
@@ -151,48 +129,6 @@ impl Node {
             "dataDir": self.data_dir.to_str().unwrap(),
             "ranges": ranges,
         })
-    }
-
-    /// A call for container `cid`, interface eth0, in `netns`.
-    pub fn call(&self, cmd: &str, cid: &str, netns: &str) -> Call {
-        Call::attach(cmd, cid, netns, "eth0", &self.bin)
-    }
-
-    /// Run the `bridge` of this node's plugin directory.
-    pub fn exec(&self, call: &Call, conf: &Value) -> PluginRun {
-        self.exec_in(&self.bin, call, conf)
-    }
-
-    /// Run the `bridge` of plugin directory `dir` (also its CNI_PATH).
-    pub fn exec_in(&self, dir: &Path, call: &Call, conf: &Value) -> PluginRun {
-        call.clone()
-            .env("CNI_PATH", dir.to_str().unwrap())
-            .run_timeout(
-                &self.sb.host,
-                &dir.join("bridge"),
-                &conf.to_string(),
-                CALL_TIMEOUT,
-            )
-    }
-
-    /// ADD `cid` in `pod`; asserts success and returns the result.
-    pub fn add(&self, cid: &str, pod: &Netns, conf: &Value) -> Value {
-        self.exec(&self.call("ADD", cid, pod.path_str()), conf)
-            .expect_ok()
-    }
-
-    /// CHECK with `result` as prevResult.
-    pub fn check(&self, cid: &str, pod: &Netns, conf: &Value, result: &Value) -> PluginRun {
-        self.exec(
-            &self.call("CHECK", cid, pod.path_str()),
-            &with_prev(conf, result),
-        )
-    }
-
-    /// DEL `cid` in `pod` (no prevResult); asserts success.
-    pub fn del(&self, cid: &str, pod: &Netns, conf: &Value) {
-        self.exec(&self.call("DEL", cid, pod.path_str()), conf)
-            .expect_ok();
     }
 
     /// IPAM lease files of the test network (not the lock or the
