@@ -9,6 +9,20 @@ use libcni::skel::CmdArgs;
 
 use crate::code;
 
+/// The `mtu` key of a config: 0 (the kernel default) or 68–65535 (what
+/// the kernel accepts on a veth), else code 7 naming the key. Negative
+/// values, which the reference silently treats as 0, are refused too.
+pub fn config_mtu(value: i64) -> Result<u32, Error> {
+    u32::try_from(value)
+        .ok()
+        .filter(|m| *m == 0 || (68..=65535).contains(m))
+        .ok_or_else(|| {
+            Error::invalid_config(format!(
+                "invalid mtu {value}: use 0 for the kernel default or a value between 68 and 65535"
+            ))
+        })
+}
+
 /// Fail with [`code::INTERFACE_EXISTS`] when `CNI_IFNAME` already exists
 /// in the pod (`pod` is a socket there). Asked before the IPAM delegate
 /// runs, so a repeated ADD never releases the live attachment's address
@@ -49,4 +63,21 @@ pub fn create(
             }
             VethPairError::Netlink(e) => e.into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtu_bounds() {
+        for ok in [0, 68, 1500, 65535] {
+            assert_eq!(config_mtu(ok).unwrap(), ok as u32);
+        }
+        for bad in [-1, 1, 67, 65536, i64::MAX] {
+            let e = config_mtu(bad).unwrap_err();
+            assert_eq!(e.code, 7, "{bad}");
+            assert!(e.msg.contains("mtu"), "{}", e.msg);
+        }
+    }
 }

@@ -1,22 +1,9 @@
 use super::*;
-use libcni::skel::Command;
-use libcni::spec::{CniArgs, conf::decode};
+use libcni::spec::conf::decode;
 use serde_json::{Value, json};
 
 fn args(conf: Value) -> CmdArgs {
-    let stdin = conf.to_string().into_bytes();
-    let net: NetConf = decode("t", &stdin).unwrap();
-    CmdArgs {
-        command: Command::Add,
-        container_id: "c1".into(),
-        netns: "/run/netns/x".into(),
-        ifname: "eth0".into(),
-        args: CniArgs::parse("").unwrap(),
-        path: vec![],
-        version: net.version().unwrap(),
-        conf: net,
-        stdin,
-    }
+    CmdArgs::add_with_config(conf.to_string().into_bytes()).unwrap()
 }
 
 fn base() -> Value {
