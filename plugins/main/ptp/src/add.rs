@@ -7,6 +7,7 @@
 //! before anything else is made, so a failed ADD leaves no veth, no lease
 //! and no rules.
 
+use hostnet::netlink::LinkInfo;
 use hostnet::{NetNs, Netlink};
 use libcni::skel::CmdArgs;
 use libcni::spec::error::code::INVALID_NETNS;
@@ -45,87 +46,76 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     let pod_nl = Netlink::in_netns(&pod_ns)?;
     podnet::veth::ensure_absent(&pod_nl, args)?;
 
-    let ctx = Ctx {
+    let add = Add {
         args,
         conf: &conf,
-        host_ns: &host_ns,
-        pod_ns: &pod_ns,
-        host_nl: &host_nl,
-        pod_nl: &pod_nl,
+        ipam: &ipam,
+        host: (&host_ns, &host_nl),
+        pod: (&pod_ns, &pod_nl),
     };
     let mut undo = Rollback::default();
-    match add(&ctx, &ipam, &mut undo) {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            undo.run(args);
-            Err(e)
-        }
-    }
+    add.run(&mut undo).inspect_err(|_| undo.run(args))
 }
 
-/// What every step of one ADD needs.
-struct Ctx<'a> {
+/// One ADD: the call, its config and IPAM plugin, and the host's and the
+/// pod's namespace with a socket in each (ARCHITECTURE.md principle 2).
+struct Add<'a> {
     args: &'a CmdArgs,
     conf: &'a PtpConf,
-    host_ns: &'a NetNs,
-    pod_ns: &'a NetNs,
-    host_nl: &'a Netlink,
-    pod_nl: &'a Netlink,
+    ipam: &'a Ipam,
+    host: (&'a NetNs, &'a Netlink),
+    pod: (&'a NetNs, &'a Netlink),
 }
 
-fn add<'a>(ctx: &Ctx<'a>, ipam: &'a Ipam, undo: &mut Rollback<'a>) -> Result<CniResult, Error> {
-    let Ctx {
-        args,
-        conf,
-        host_ns,
-        pod_ns,
-        host_nl,
-        pod_nl,
-    } = *ctx;
-    let mut result = ipam.add(args, undo)?;
-    let links = p2p::links(&result)?;
-    for ip in &mut result.ips {
-        ip.interface = Some(POD_IFACE);
-    }
-    host::enable_forwarding(&links)?;
+impl<'a> Add<'a> {
+    fn run(&self, undo: &mut Rollback<'a>) -> Result<CniResult, Error> {
+        let (args, conf) = (self.args, self.conf);
+        let ((host_ns, host_nl), (pod_ns, pod_nl)) = (self.host, self.pod);
+        let mut result = self.ipam.add(args, undo)?;
+        let links = p2p::links(&result)?;
+        for ip in &mut result.ips {
+            ip.interface = Some(POD_IFACE);
+        }
+        host::enable_forwarding(&links)?;
 
-    let pair = podnet::veth::create(pod_nl, &args.ifname, Some(host_ns), None, conf.mtu)?;
-    let cont = pair.local;
-    undo.veth = Some((pod_nl, cont.index));
-    let host_veth = host_nl.link_by_name(&pair.peer_name)?;
-    host::up(host_nl, &host_veth)?;
+        let pair = podnet::veth::create(pod_nl, &args.ifname, Some(host_ns), None, conf.mtu)?;
+        let cont = pair.local;
+        undo.veth = Some((pod_nl, cont.index));
+        let host_veth = host_nl.link_by_name(&pair.peer_name)?;
+        host::up(host_nl, &host_veth)?;
 
-    let want = PodSysctls {
-        arp_notify: false,
-        dad: None,
-        ipv6: links.iter().any(|l| l.gw.is_ipv6()),
-    };
-    container::set_sysctls(pod_ns, pod_nl, &cont, want)?;
-    // DAD is left on: the pod's IPv6 addresses are waited for, as the
-    // reference does, since a route with a tentative source is refused.
-    container::configure(pod_nl, cont.index, &result, true)?;
-    pod::routes(pod_nl, cont.index, &links)?;
-    host::configure(host_nl, &host_veth, &links)?;
+        let want = PodSysctls {
+            arp_notify: false,
+            dad: None,
+            ipv6: links.iter().any(|l| l.gw.is_ipv6()),
+        };
+        container::set_sysctls(pod_ns, pod_nl, &cont, want)?;
+        // DAD is left on: the pod's IPv6 addresses are waited for, as the
+        // reference does, since a route with a tentative source is refused.
+        container::configure(pod_nl, cont.index, &result, true)?;
+        pod::routes(pod_nl, cont.index, &links)?;
+        host::configure(host_nl, &host_veth, &links)?;
 
-    if conf.ip_masq {
-        undo.masquerade(args, &conf.net.name, conf.ip_masq_backend, &result)?;
+        if conf.ip_masq {
+            undo.masquerade(args, &conf.net.name, conf.ip_masq_backend, &result)?;
+        }
+        let mac = |l: &LinkInfo| l.mac.map(|m| m.to_string()).unwrap_or_default();
+        result.interfaces = vec![
+            Interface {
+                name: host_veth.name.clone(),
+                mac: mac(&host_veth),
+                ..Interface::default()
+            },
+            Interface {
+                name: args.ifname.clone(),
+                mac: mac(&cont),
+                sandbox: args.netns.clone(),
+                ..Interface::default()
+            },
+        ];
+        if let Some(dns) = &conf.dns {
+            result.dns = dns.clone();
+        }
+        Ok(result)
     }
-    let mac = |l: &hostnet::netlink::LinkInfo| l.mac.map(|m| m.to_string()).unwrap_or_default();
-    result.interfaces = vec![
-        Interface {
-            name: host_veth.name.clone(),
-            mac: mac(&host_veth),
-            ..Interface::default()
-        },
-        Interface {
-            name: args.ifname.clone(),
-            mac: mac(&cont),
-            sandbox: args.netns.clone(),
-            ..Interface::default()
-        },
-    ];
-    if let Some(dns) = &conf.dns {
-        result.dns = dns.clone();
-    }
-    Ok(result)
 }
