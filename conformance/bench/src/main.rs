@@ -35,15 +35,16 @@ extern "C" fn on_sigint(_: libc::c_int) {
 #[derive(Debug, Parser)]
 #[command(about = "Side-by-side benchmark of two CNI plugin directories")]
 struct Args {
-    /// Directory with our bridge, host-local and portmap binaries.
+    /// Directory with our bridge, ptp, host-local and portmap binaries.
     #[arg(long)]
     plugins: PathBuf,
     /// Directory with the plugins to compare against (e.g. /usr/lib/cni).
     #[arg(long)]
     baseline: Option<PathBuf>,
     /// Scenarios to run, comma separated: 1 single pod, 2 growth, 3
-    /// parallel, 4 bridge+portmap growth, 5 check, 6 version.
-    #[arg(long, default_value = "1,2,3,4,5,6", value_delimiter = ',')]
+    /// parallel, 4 bridge+portmap growth, 5 check, 6 version, 7 kind
+    /// (ptp + portmap).
+    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Pods for scenarios 2 and 4.
     #[arg(long, default_value_t = 200)]
@@ -51,7 +52,7 @@ struct Args {
     /// Concurrent ADDs for scenario 3.
     #[arg(long, default_value_t = 100)]
     parallel: usize,
-    /// Repetitions for scenarios 1, 5 and 6.
+    /// Repetitions for scenarios 1, 5, 6 and 7.
     #[arg(long, default_value_t = 50)]
     iterations: usize,
     /// Also write the rows as JSON here.
@@ -92,8 +93,9 @@ fn main() {
             4 => scenarios::growth(&ours, b, &o, true),
             5 => scenarios::check(&ours, b, &o),
             6 => scenarios::version(&ours, b, &o),
+            7 => scenarios::kind(&ours, b, &o),
             other => {
-                eprintln!("unknown scenario {other}; use 1-6");
+                eprintln!("unknown scenario {other}; use 1-7");
                 Vec::new()
             }
         });
