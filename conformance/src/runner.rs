@@ -19,11 +19,12 @@ use crate::ctx::Ctx;
 use crate::shape;
 
 /// The plugins the suite drives.
-pub const PLUGINS: [&str; 6] = [
+pub const PLUGINS: [&str; 7] = [
     "bridge",
     "host-local",
     "portmap",
     "loopback",
+    "ptp",
     "tuning",
     "bandwidth",
 ];

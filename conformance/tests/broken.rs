@@ -19,7 +19,14 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "loopback", "bandwidth"];
+const PLUGINS: [&str; 6] = [
+    "bridge",
+    "host-local",
+    "portmap",
+    "loopback",
+    "bandwidth",
+    "ptp",
+];
 
 /// A plugin directory where `plugin` runs `body` (a `sh` script with
 /// `$REAL` set to our real binary) and the others are our binaries.
@@ -361,4 +368,48 @@ exec "$REAL""#,
     };
     assert_eq!(version_of("check/bridge/passes-after-add"), "1.1.0");
     assert_eq!(version_of("add/loopback/brings-lo-up"), "0.3.1");
+}
+
+/// ptp ADD that puts the pod's connected route back: the pod would reach
+/// its subnet directly instead of through the gateway.
+#[test]
+fn ptp_keeping_the_connected_route() {
+    expect_caught(
+        "ptp",
+        r#"if [ "$CNI_COMMAND" = ADD ]; then
+  out=$("$REAL"); rc=$?
+  nsenter --net="$CNI_NETNS" ip route append 10.77.0.0/24 dev "$CNI_IFNAME" scope link
+  printf '%s\n' "$out"; exit $rc
+fi
+exec "$REAL""#,
+        &[
+            "add/ptp/point-to-point-layout",
+            "add/ptp/point-to-point-layout-dual-stack",
+        ],
+        &["result/ptp/1.0.0", "del/ptp/complete"],
+    );
+}
+
+/// ptp DEL that succeeds without removing anything.
+#[test]
+fn ptp_forgetting_del() {
+    expect_caught(
+        "ptp",
+        r#"[ "$CNI_COMMAND" = DEL ] && exit 0
+exec "$REAL""#,
+        &["del/ptp/complete", "del/ptp/twice"],
+        &["add/ptp/second-add-keeps-the-first"],
+    );
+}
+
+/// ptp CHECK that always passes.
+#[test]
+fn ptp_check_that_checks_nothing() {
+    expect_caught(
+        "ptp",
+        r#"[ "$CNI_COMMAND" = CHECK ] && exit 0
+exec "$REAL""#,
+        &["check/ptp/fails-after-route-drift"],
+        &["check/ptp/passes-after-add"],
+    );
 }

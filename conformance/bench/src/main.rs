@@ -35,7 +35,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
 #[derive(Debug, Parser)]
 #[command(about = "Side-by-side benchmark of two CNI plugin directories")]
 struct Args {
-    /// Directory with our bridge, host-local and portmap binaries.
+    /// Directory with our bridge, ptp, host-local and portmap binaries.
     #[arg(long)]
     plugins: PathBuf,
     /// Directory with the plugins to compare against (e.g. /usr/lib/cni).
@@ -43,8 +43,8 @@ struct Args {
     baseline: Option<PathBuf>,
     /// Scenarios to run, comma separated: 1 single pod, 2 growth, 3
     /// parallel, 4 bridge+portmap growth, 5 check, 6 version, 7 the k3s
-    /// chain (bridge + portmap + bandwidth).
-    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
+    /// chain (bridge + portmap + bandwidth), 8 kind (ptp + portmap).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Pods for scenarios 2 and 4.
     #[arg(long, default_value_t = 200)]
@@ -52,7 +52,7 @@ struct Args {
     /// Concurrent ADDs for scenario 3.
     #[arg(long, default_value_t = 100)]
     parallel: usize,
-    /// Repetitions for scenarios 1, 5, 6 and 7.
+    /// Repetitions for scenarios 1, 5, 6, 7 and 8.
     #[arg(long, default_value_t = 50)]
     iterations: usize,
     /// Also write the rows as JSON here.
@@ -94,8 +94,9 @@ fn main() {
             5 => scenarios::check(&ours, b, &o),
             6 => scenarios::version(&ours, b, &o),
             7 => scenarios::k3s_chain(&ours, b, &o),
+            8 => scenarios::kind(&ours, b, &o),
             other => {
-                eprintln!("unknown scenario {other}; use 1-7");
+                eprintln!("unknown scenario {other}; use 1-8");
                 Vec::new()
             }
         });

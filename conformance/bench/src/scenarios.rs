@@ -58,7 +58,37 @@ fn targets<'a>(ours: &'a Target, base: Option<&'a Target>) -> Vec<&'a Target> {
 pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     let all = targets(ours, base);
     let nets: Vec<Network> = all.iter().map(|t| t.network(true, false)).collect();
-    pod_loop("1 single pod", &all, &nets, o.iterations, None)
+    add_del_each("1 single pod", &all, &nets, o, None)
+}
+
+/// Scenario 8: the kind chain as kindnetd writes it (ptp with the node's
+/// MTU and no masquerade, host-local with a default route, portmap),
+/// one pod with one host port, ADD then DEL, a fresh pod netns each time.
+/// The list is written at the bench's spec version rather than kind's
+/// 0.3.1, so both sides speak the same protocol as in every scenario.
+pub fn kind(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let nets: Vec<Network> = all
+        .iter()
+        .map(|t| Network {
+            name: "kindnet".to_string(),
+            plugins: vec![
+                serde_json::json!({
+                    "type": "ptp",
+                    "ipMasq": false,
+                    "mtu": 1500,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": t.state.join("ipam").to_string_lossy(),
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "ranges": [[{"subnet": "10.244.0.0/16"}]],
+                    }
+                }),
+                serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+            ],
+        })
+        .collect();
+    add_del_each("8 kind ptp+portmap", &all, &nets, o, Some(18080))
 }
 
 /// Scenario 7: one pod on the chain k3s writes (flannel delegates to
@@ -75,21 +105,23 @@ pub fn k3s_chain(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
                 .then(json!({"type": "bandwidth", "capabilities": {"bandwidth": true}}))
         })
         .collect();
-    pod_loop("7 k3s chain", &all, &nets, o.iterations, Some(21000))
+    add_del_each("7 k3s chain", &all, &nets, o, Some(21000))
 }
 
-/// ADD then DEL of one pod on `nets[k]` of each target, `iterations`
-/// times, alternating which side goes first; a fresh pod netns each time.
-fn pod_loop(
-    name: &str,
+/// ADD then DEL of one pod on each target's network (`nets[k]` for
+/// `all[k]`), a fresh pod netns each time, `o.iterations` times,
+/// alternating which side goes first; `host_port` maps one TCP port
+/// through portmap.
+fn add_del_each(
+    scenario: &str,
     all: &[&Target],
     nets: &[Network],
-    iterations: usize,
+    o: &Opts,
     host_port: Option<u16>,
 ) -> Vec<Row> {
     let mut adds = vec![Vec::new(); all.len()];
     let mut dels = vec![Vec::new(); all.len()];
-    for i in 0..iterations {
+    for i in 0..o.iterations {
         if stopped() {
             break;
         }
@@ -106,8 +138,8 @@ fn pod_loop(
             dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), host_port));
         }
     }
-    let mut r1 = row(name, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
-    let mut r2 = row(name, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
+    let mut r1 = row(scenario, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
+    let mut r2 = row(scenario, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
     for (k, t) in all.iter().enumerate() {
         note_failures(&mut r1, t.label, &adds[k]);
         note_failures(&mut r2, t.label, &dels[k]);

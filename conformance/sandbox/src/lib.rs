@@ -12,7 +12,9 @@
 //! Around it: [`Call`] and [`PluginRun`] (one plugin execution and its
 //! outcome), real traffic ([`tcp_probe`], [`tcp_transfer`]), the
 //! firewall listings ([`iptables_nat`], [`nft_rules`], ...), kernel
-//! feature probes ([`kernel_has_vlan_filtering`]), the VERSION
+//! feature probes ([`kernel_has_vlan_filtering`]), what an attachment
+//! leaves on a node and an outside namespace to reach ([`nat_rules`],
+//! [`outside`], [`tcp_retry`]), the VERSION
 //! probe ([`supported_versions`]), reading ADD results
 //! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
 //! the median of measurements, and [`firewalld`]: a real firewalld on a
@@ -29,6 +31,7 @@ mod kernel;
 mod measure;
 mod net;
 mod netns;
+mod node;
 mod plugin;
 mod result;
 mod rules;
@@ -41,6 +44,10 @@ pub use net::{
     Probe, TcpServer, Transfer, UdpServer, tcp_probe, tcp_transfer, udp_probe, udp_probe_from,
 };
 pub use netns::Netns;
+pub use node::{
+    CALL_TIMEOUT, PluginNode, dir_names, global_addrs, merge, nat_rules, nft_attachment_rules,
+    outside, route_lines, tcp_fails, tcp_retry, veth_names, wait_not_tentative, with_prev,
+};
 pub use plugin::{
     Call, PluginRun, cmd_args, plugin_dir, plugin_path, reference_dir, reference_plugin,
 };

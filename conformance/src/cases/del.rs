@@ -118,7 +118,7 @@ fn world(c: &Ctx) -> Result<World, String> {
 
 /// Wait (bounded) until the host's links are `want`: interfaces in a
 /// removed netns are destroyed by the kernel asynchronously.
-fn wait_links(c: &Ctx, want: &[String]) {
+pub(super) fn wait_links(c: &Ctx, want: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         let mut now = c.host().link_names();

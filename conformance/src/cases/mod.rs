@@ -9,6 +9,7 @@ mod datapath;
 mod del;
 mod env;
 mod gc;
+mod ptp;
 mod result;
 mod tuning;
 mod version;
@@ -36,6 +37,7 @@ pub fn all() -> Vec<Case> {
     v.extend(bad_input::cases());
     v.extend(tuning::cases());
     v.extend(bandwidth::cases());
+    v.extend(ptp::cases());
     v
 }
 
@@ -48,6 +50,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
         "tuning" => &["bridge", "host-local", "tuning"],
         "host-local" => &["host-local"],
         "bandwidth" => &["bridge", "host-local", "bandwidth"],
+        "ptp" => &["ptp", "host-local"],
         _ => &["loopback"],
     }
 }

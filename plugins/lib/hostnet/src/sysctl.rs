@@ -9,7 +9,10 @@
 //! `br0.100`, or with dots (`net.ipv4.ip_forward`) when there is no slash.
 
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
+
+use crate::netlink::LinkInfo;
 
 const BASE: &str = "/proc/sys";
 
@@ -154,6 +157,35 @@ pub fn replace(key: &str, value: &str) -> Result<Option<String>, SysctlError> {
     Ok(Some(old.trim_end_matches('\n').to_string()))
 }
 
+/// The key that turns on forwarding for `ip`'s family: `ip_forward` for
+/// IPv4, `conf/all/forwarding` for IPv6 (which also makes every interface
+/// ignore router advertisements unless its `accept_ra` is 2).
+pub fn forwarding_key(ip: &IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "net/ipv4/ip_forward",
+        IpAddr::V6(_) => "net/ipv6/conf/all/forwarding",
+    }
+}
+
+/// Turn on forwarding for `ip`'s family in the calling thread's namespace,
+/// writing only when it is off (as the reference's `EnableForward`).
+/// Returns whether it wrote.
+pub fn enable_forwarding(ip: &IpAddr) -> Result<bool, SysctlError> {
+    set(forwarding_key(ip), "1")
+}
+
+/// `accept_ra=0` on a host-side link whose routes the plugin owns (a
+/// bridge, a host veth), as the reference sets it. The current value comes
+/// with the link (`IFLA_AF_SPEC`), so the file is written only when it
+/// differs: a /proc/sys lookup costs O(namespaces on the node). Best
+/// effort, as in the reference: the key is absent where IPv6 is disabled.
+pub fn disable_accept_ra(link: &LinkInfo) {
+    if link.ipv6_conf.is_some_and(|c| c.accept_ra == 0) {
+        return;
+    }
+    let _ = write(&format!("net/ipv6/conf/{}/accept_ra", link.name), "0");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +239,18 @@ mod tests {
             assert_eq!(replace("net/ipv4/route/flush", "1").unwrap(), None);
         });
         t.join().unwrap();
+    }
+
+    #[test]
+    fn forwarding_keys_per_family() {
+        assert_eq!(
+            forwarding_key(&"10.0.0.1".parse().unwrap()),
+            "net/ipv4/ip_forward"
+        );
+        assert_eq!(
+            forwarding_key(&"fd00::1".parse().unwrap()),
+            "net/ipv6/conf/all/forwarding"
+        );
     }
 
     #[test]

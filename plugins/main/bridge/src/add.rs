@@ -4,66 +4,42 @@
 //! the port to come up. Anything made before a failure is removed again,
 //! so a failed ADD leaves no veth, no lease and no rules.
 
-use std::path::Path;
 use std::time::Duration;
 
 use hostnet::netlink::LinkInfo;
-use hostnet::{NetNs, Netlink};
+use hostnet::{NetNs, Netlink, sysctl};
 use ipnet::IpNet;
-use libcni::invoke;
 use libcni::skel::CmdArgs;
 use libcni::spec::{CniResult, Error, Interface, Route};
-use netfilter::MasqInstance;
+use podnet::container::{self, PodSysctls};
+use podnet::ipam::Ipam;
+use podnet::rollback::Rollback;
 
 use crate::code;
 use crate::config::{self, BridgeConf};
-use crate::container;
 use crate::host;
 use crate::spoofchk::SpoofCheck;
-use crate::veth;
 
 /// How long the host veth may take to become operationally up once both
 /// ends are up and on the bridge (the reference gives it ~2.5 s).
 const PORT_UP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What this ADD has made so far, undone in reverse if a later step fails.
+/// What this ADD has made so far, undone in reverse if a later step fails:
+/// the spoof check, then what every pod interface plugin undoes.
 #[derive(Default)]
 struct Undo<'a> {
-    /// The container end (deleting it removes the pair).
-    veth: Option<(&'a Netlink, u32)>,
     spoof: Option<SpoofCheck>,
-    ipam: bool,
-    masq: Option<(MasqInstance, Vec<IpNet>)>,
+    common: Rollback<'a>,
 }
 
 impl Undo<'_> {
-    fn run(self, ctx: &Ctx<'_>) {
-        let args = ctx.args;
-        if let Some((inst, addrs)) = self.masq
-            && let Err(e) = inst.teardown(Some(&addrs))
-        {
-            libcni::cni_warn!("rollback: removing masquerade rules: {e}");
-        }
-        if self.ipam
-            && let Some(bin) = ctx.ipam
-            && let Err(e) = invoke::delegate_exec(bin, "DEL", &args.stdin)
-        {
-            libcni::cni_warn!(
-                "rollback: releasing the address with {}: {e}",
-                bin.display()
-            );
-        }
+    fn run(self, args: &CmdArgs) {
         if let Some(s) = self.spoof
             && let Err(e) = s.teardown()
         {
             libcni::cni_warn!("rollback: {e}");
         }
-        if let Some((nl, index)) = self.veth
-            && let Err(e) = nl.delete_link(index)
-            && !e.is_not_found()
-        {
-            libcni::cni_warn!("rollback: deleting {}: {e}", args.ifname);
-        }
+        self.common.run(args);
     }
 }
 
@@ -72,13 +48,7 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     let conf = config::load(args)?;
     // Find the IPAM plugin before anything is made: a missing or
     // path-like type then fails with nothing to undo.
-    let ipam = match conf.net.ipam_type() {
-        Some(t) => Some(invoke::find_in_path(
-            t,
-            args.require_path("the IPAM plugin")?,
-        )?),
-        None => None,
-    };
+    let ipam = Ipam::find(args, &conf.net)?;
     let host_ns = NetNs::current()?;
     let pod_ns = NetNs::open(&args.netns)?;
     let host_nl = Netlink::new()?;
@@ -89,7 +59,7 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     let ctx = Ctx {
         args,
         conf: &conf,
-        ipam: ipam.as_deref(),
+        ipam: ipam.as_ref(),
         host_ns: &host_ns,
         pod_ns: &pod_ns,
         host_nl: &host_nl,
@@ -98,7 +68,7 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
     match add(&ctx, &pod_nl, &mut undo) {
         Ok(r) => Ok(r),
         Err(e) => {
-            undo.run(&ctx);
+            undo.run(args);
             Err(e)
         }
     }
@@ -108,15 +78,15 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
 struct Ctx<'a> {
     args: &'a CmdArgs,
     conf: &'a BridgeConf,
-    /// The IPAM plugin binary, when the network has one.
-    ipam: Option<&'a Path>,
+    /// The IPAM plugin, when the network has one.
+    ipam: Option<&'a Ipam>,
     host_ns: &'a NetNs,
     pod_ns: &'a NetNs,
     host_nl: &'a Netlink,
     br: &'a LinkInfo,
 }
 
-fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<CniResult, Error> {
+fn add<'a>(ctx: &Ctx<'a>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<CniResult, Error> {
     let Ctx {
         args,
         conf,
@@ -128,19 +98,10 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
     } = *ctx;
     // The veth pair: container end created in the pod, host end created
     // directly in the host namespace.
-    if pod_nl.link_by_name(&args.ifname).is_ok() {
-        return Err(Error::plugin(
-            code::INTERFACE_EXISTS,
-            format!(
-                "interface {:?} already exists in {}: a container may not be added twice without DEL",
-                args.ifname, args.netns
-            ),
-        ));
-    }
-    let host_name =
-        veth::create_with_random_peer(pod_nl, &args.ifname, Some(host_ns), conf.mac, conf.mtu)?;
-    let cont = pod_nl.link_by_name(&args.ifname)?;
-    undo.veth = Some((pod_nl, cont.index));
+    podnet::veth::ensure_absent(pod_nl, args)?;
+    let pair = podnet::veth::create(pod_nl, &args.ifname, Some(host_ns), conf.mac, conf.mtu)?;
+    let (cont, host_name) = (pair.local, pair.peer_name);
+    undo.common.veth = Some((pod_nl, cont.index));
     let host_veth = host_nl.link_by_name(&host_name)?;
     host::attach_port(host_nl, conf, br, &host_veth)?;
     let cont_mac = cont.mac.ok_or_else(|| {
@@ -177,22 +138,19 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
     };
 
     if let Some(ipam) = ctx.ipam {
-        let r = invoke::delegate_add(ipam, &args.stdin, args.version)
-            .map_err(|e| e.context(format!("IPAM plugin {}", ipam.display())))?;
-        undo.ipam = true;
-        if r.ips.is_empty() {
-            return Err(Error::plugin(
-                code::IPAM_NO_ADDRESS,
-                format!("IPAM plugin {} returned no IP address", ipam.display()),
-            ));
-        }
+        let r = ipam.add(args, &mut undo.common)?;
         result.ips = r.ips;
         result.routes = r.routes;
         result.dns = r.dns;
         let gateways = compute_gateways(conf, &mut result);
 
         let has_v6 = result.ips.iter().any(|ip| !ip.is_v4());
-        container::set_sysctls(pod_ns, pod_nl, &cont, conf.enabledad, has_v6)?;
+        let want = PodSysctls {
+            arp_notify: true,
+            dad: Some(conf.enabledad),
+            ipv6: has_v6,
+        };
+        container::set_sysctls(pod_ns, pod_nl, &cont, want)?;
         container::configure(pod_nl, cont.index, &result, conf.enabledad)?;
 
         if conf.is_gateway && !gateways.is_empty() {
@@ -208,15 +166,13 @@ fn add<'a>(ctx: &Ctx<'_>, pod_nl: &'a Netlink, undo: &mut Undo<'a>) -> Result<Cn
                 host::ensure_gateway_addr(host_nl, &gw_link, *gw, conf.force_address)?;
             }
             for gw in &gateways {
-                host::enable_forwarding(gw.addr())?;
+                sysctl::enable_forwarding(&gw.addr())?;
             }
         }
 
         if conf.ip_masq {
-            let inst = MasqInstance::new(&conf.net.name, &args.container_id, &args.ifname)?;
-            let addrs: Vec<IpNet> = result.ips.iter().map(|ip| ip.address).collect();
-            inst.setup(conf.ip_masq_backend, &addrs)?;
-            undo.masq = Some((inst, addrs));
+            undo.common
+                .masquerade(args, &conf.net.name, conf.ip_masq_backend, &result)?;
         }
     } else if !conf.disable_container_interface {
         pod_nl.set_up(cont.index)?;

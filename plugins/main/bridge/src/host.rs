@@ -1,8 +1,6 @@
 //! Host-side objects of the bridge plugin: the bridge itself, the host end
-//! of each veth (port flags, VLANs), the gateway address and forwarding.
+//! of each veth (port flags, VLANs) and the gateway address.
 //! All calls go through one netlink socket in the host namespace.
-
-use std::net::IpAddr;
 
 use hostnet::netlink::{
     AddrFlags, BridgePortSettings, Family, LinkInfo, NetlinkError, VlanEntry, scope,
@@ -54,7 +52,7 @@ pub fn ensure_bridge(nl: &Netlink, conf: &BridgeConf) -> Result<LinkInfo, Error>
         nl.set_promisc(br.index, true)?;
     }
     // Best effort: fails only where IPv6 is disabled.
-    no_router_advertisements(&br);
+    sysctl::disable_accept_ra(&br);
     if !br.up {
         nl.set_up(br.index)?;
     }
@@ -70,7 +68,7 @@ pub fn attach_port(
     br: &LinkInfo,
     port: &LinkInfo,
 ) -> Result<(), Error> {
-    no_router_advertisements(port);
+    sysctl::disable_accept_ra(port);
     nl.set_master(port.index, br.index)?;
     nl.set_bridge_port(
         port.index,
@@ -168,9 +166,9 @@ pub fn gateway_link(
         Err(e) if !e.is_not_found() => return Err(e.into()),
         Err(_) => {}
     }
-    let peer_name = crate::veth::create_with_random_peer(nl, &name, None, None, conf.mtu)?;
-    let peer = nl.link_by_name(&peer_name)?;
-    let gw = nl.link_by_name(&name)?;
+    let pair = podnet::veth::create(nl, &name, None, None, conf.mtu)?;
+    let peer = nl.link_by_name(&pair.peer_name)?;
+    let gw = pair.local;
     let res = (|| -> Result<(), Error> {
         nl.set_master(peer.index, br.index)?;
         set_vlans(nl, conf, peer.index, conf.vlan)?;
@@ -236,27 +234,6 @@ pub fn ensure_gateway_addr(
             nl.set_mac(link.index, mac)?;
         }
     }
-    Ok(())
-}
-
-/// `accept_ra=0` on a host-side link, as the reference sets on the bridge
-/// and on each port, written only when the value read with the link
-/// differs (a /proc/sys lookup costs O(namespaces on the node)). Best
-/// effort: the key is absent where IPv6 is disabled.
-fn no_router_advertisements(link: &LinkInfo) {
-    if link.ipv6_conf.is_some_and(|c| c.accept_ra == 0) {
-        return;
-    }
-    let _ = sysctl::write(&format!("net/ipv6/conf/{}/accept_ra", link.name), "0");
-}
-
-/// Turn on forwarding for the family of `gw` (writes only when off).
-pub fn enable_forwarding(gw: IpAddr) -> Result<(), Error> {
-    let key = match gw {
-        IpAddr::V4(_) => "net/ipv4/ip_forward",
-        IpAddr::V6(_) => "net/ipv6/conf/all/forwarding",
-    };
-    sysctl::set(key, "1")?;
     Ok(())
 }
 

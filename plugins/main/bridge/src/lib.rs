@@ -7,13 +7,11 @@ mod add;
 mod check;
 pub mod code;
 pub mod config;
-mod container;
 mod del;
 mod gc;
 mod host;
 mod plugin;
 mod spoofchk;
 mod status;
-mod veth;
 
 pub use plugin::Bridge;

@@ -1,5 +1,6 @@
 //! A small blocking rtnetlink layer: exactly the link, address, route,
-//! bridge and traffic control ([`tc`]) operations the plugins need, over
+//! bridge and traffic control ([`tc`]) operations the plugins need (and
+//! veth pairs with the reference's random host names), over
 //! `netlink-packet-route` message types, with one socket per network
 //! namespace (ARCHITECTURE.md principle 2).
 //!
@@ -20,6 +21,7 @@ mod link;
 mod route;
 mod socket;
 pub mod tc;
+mod veth;
 mod wait;
 
 pub use addr::{AddrFlags, AddrInfo, Family};
@@ -30,6 +32,7 @@ pub use link::{LinkInfo, OperState, VethSpec};
 /// Per-link IPv4 and IPv6 settings as rtnetlink carries them ([`LinkInfo::ipv4_conf`]).
 pub use netlink_packet_route::link::{Inet6DevConf, InetDevConf};
 pub use route::{NextHop, RouteInfo, RouteSpec, TABLE_LOCAL, TABLE_MAIN};
+pub use veth::{RANDOM_PEER_TRIES, VethPair, VethPairError};
 
 /// `RT_SCOPE_*` values, for addresses and routes.
 pub mod scope {

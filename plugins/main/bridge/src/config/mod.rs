@@ -207,15 +207,7 @@ pub fn load(args: &CmdArgs) -> Result<BridgeConf, Error> {
             "cannot set hairpinMode and promiscMode at the same time",
         ));
     }
-    let mtu = u32::try_from(raw.mtu)
-        .ok()
-        .filter(|m| *m == 0 || (68..=65535).contains(m))
-        .ok_or_else(|| {
-            Error::invalid_config(format!(
-                "invalid mtu {}: use 0 for the kernel default or a value between 68 and 65535",
-                raw.mtu
-            ))
-        })?;
+    let mtu = podnet::veth::config_mtu(raw.mtu)?;
     let ip_masq_backend =
         netfilter::Backend::from_config("ipMasqBackend", raw.ip_masq_backend.as_deref())?;
     let net = args.conf.clone();

@@ -7,21 +7,20 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cni_sandbox::{
-    Call, Netns, PluginRun, Probe, Sandbox, ipam_records, nft_items, plugin_dir, plugin_path,
-    reference_plugin, supported_versions, tcp_probe,
+    Netns, PluginNode, Probe, ipam_records, plugin_dir, plugin_path, reference_plugin,
+    supported_versions,
 };
 use serde_json::{Value, json};
 
 /// The network name of every test config.
 pub const NET: &str = "bridgetest";
 /// Deadline of one plugin call: a hung plugin fails the test, not the suite.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CALL_TIMEOUT: std::time::Duration = cni_sandbox::CALL_TIMEOUT;
 
 /// Our `host-local`, when it is built in the target dir and answers
 /// VERSION (the branch that writes it may not be merged yet: until then
@@ -69,35 +68,27 @@ pub fn reference_bridge() -> PathBuf {
 }
 
 /// Shallow merge: keys of `extra` replace those of `base`; a `null` value
-/// removes the key.
-pub fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        for (k, v) in e {
-            if v.is_null() {
-                b.remove(&k);
-            } else {
-                b.insert(k, v);
-            }
-        }
-    }
-    base
+/// removes the key ([`cni_sandbox::merge`]).
+pub fn merge(base: Value, extra: Value) -> Value {
+    cni_sandbox::merge(base, extra)
 }
 
 /// `conf` with `prevResult` set to `result` (for CHECK and DEL).
 pub fn with_prev(conf: &Value, result: &Value) -> Value {
-    merge(conf.clone(), json!({ "prevResult": result }))
+    cni_sandbox::with_prev(conf, result)
 }
 
 /// A fake node: the sandbox (fake host netns), a plugin directory with
-/// symlinks `bridge` and `host-local`, and an IPAM dataDir.
+/// symlinks `bridge` and `host-local`, and an IPAM dataDir; the calls are
+/// [`PluginNode`]'s.
 #[derive(Debug)]
-pub struct Node {
-    /// The sandbox; plugins run in `sb.host`.
-    pub sb: Sandbox,
-    /// The plugin directory used as CNI_PATH.
-    pub bin: PathBuf,
-    /// The host-local dataDir.
-    pub data_dir: PathBuf,
+pub struct Node(PluginNode);
+
+impl std::ops::Deref for Node {
+    type Target = PluginNode;
+    fn deref(&self) -> &PluginNode {
+        &self.0
+    }
 }
 
 impl Node {
@@ -108,33 +99,11 @@ impl Node {
 
     /// A node running `bridge` (ours or the reference).
     pub fn with_bridge(bridge: &Path) -> Node {
-        let sb = Sandbox::new();
-        let data_dir = sb.subdir("ipam");
-        let node = Node {
-            bin: PathBuf::new(),
-            data_dir,
-            sb,
-        };
-        let bin = node.plugin_dir("bin", bridge);
-        Node { bin, ..node }
-    }
-
-    /// Another plugin directory `name` in this sandbox with `bridge` and
-    /// the IPAM binary (to run two implementations against one node).
-    pub fn plugin_dir(&self, name: &str, bridge: &Path) -> PathBuf {
-        let dir = self.sb.subdir(name);
-        symlink(bridge, dir.join("bridge")).unwrap();
-        symlink(ipam_binary(), dir.join("host-local")).unwrap();
-        dir
-    }
-
-    /// Put an executable shell script `name` into the plugin directory
-    /// (a stub IPAM plugin).
-    pub fn stub(&self, name: &str, script: &str) -> PathBuf {
-        let p = self.bin.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
+        Node(PluginNode::new(
+            "bridge",
+            bridge,
+            &[("host-local", ipam_binary())],
+        ))
     }
 
     /// The base config: bridge `cni0`, gateway on it, masquerade, and
@@ -160,48 +129,6 @@ impl Node {
             "dataDir": self.data_dir.to_str().unwrap(),
             "ranges": ranges,
         })
-    }
-
-    /// A call for container `cid`, interface eth0, in `netns`.
-    pub fn call(&self, cmd: &str, cid: &str, netns: &str) -> Call {
-        Call::attach(cmd, cid, netns, "eth0", &self.bin)
-    }
-
-    /// Run the `bridge` of this node's plugin directory.
-    pub fn exec(&self, call: &Call, conf: &Value) -> PluginRun {
-        self.exec_in(&self.bin, call, conf)
-    }
-
-    /// Run the `bridge` of plugin directory `dir` (also its CNI_PATH).
-    pub fn exec_in(&self, dir: &Path, call: &Call, conf: &Value) -> PluginRun {
-        call.clone()
-            .env("CNI_PATH", dir.to_str().unwrap())
-            .run_timeout(
-                &self.sb.host,
-                &dir.join("bridge"),
-                &conf.to_string(),
-                CALL_TIMEOUT,
-            )
-    }
-
-    /// ADD `cid` in `pod`; asserts success and returns the result.
-    pub fn add(&self, cid: &str, pod: &Netns, conf: &Value) -> Value {
-        self.exec(&self.call("ADD", cid, pod.path_str()), conf)
-            .expect_ok()
-    }
-
-    /// CHECK with `result` as prevResult.
-    pub fn check(&self, cid: &str, pod: &Netns, conf: &Value, result: &Value) -> PluginRun {
-        self.exec(
-            &self.call("CHECK", cid, pod.path_str()),
-            &with_prev(conf, result),
-        )
-    }
-
-    /// DEL `cid` in `pod` (no prevResult); asserts success.
-    pub fn del(&self, cid: &str, pod: &Netns, conf: &Value) {
-        self.exec(&self.call("DEL", cid, pod.path_str()), conf)
-            .expect_ok();
     }
 
     /// IPAM lease files of the test network (not the lock or the
@@ -246,25 +173,10 @@ impl Node {
         assert_eq!(now.index, base.index, "{what}: IPAM index entries left");
     }
 
-    /// An "outside" namespace routed from the fake host: host side
-    /// `vout` 192.0.2.1/24 + 2001:db8:99::1/64, outside 192.0.2.2 +
-    /// 2001:db8:99::2 with no route back to the pod networks (so only
-    /// masqueraded traffic gets an answer).
+    /// An "outside" namespace routed from the fake host
+    /// ([`cni_sandbox::outside`]).
     pub fn outside(&self) -> Netns {
-        let out = self.sb.extra("out");
-        let host = self.sb.host.name();
-        out.sh_ok(&format!(
-            "ip link add eth0 type veth peer name vout netns {host} && \
-             sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && \
-             ip addr add 192.0.2.2/24 dev eth0 && \
-             ip addr add 2001:db8:99::2/64 dev eth0 nodad && ip link set eth0 up"
-        ));
-        self.sb.host.sh_ok(
-            "sysctl -qw net.ipv6.conf.vout.accept_dad=0 && \
-             ip addr add 192.0.2.1/24 dev vout && \
-             ip addr add 2001:db8:99::1/64 dev vout nodad && ip link set vout up",
-        );
-        out
+        cni_sandbox::outside(&self.sb)
     }
 }
 
@@ -286,48 +198,12 @@ pub struct State {
 
 /// iptables nat rules (`-A ...`) and user chains, prefixed with the family.
 pub fn iptables_rules(ns: &Netns) -> Vec<String> {
-    let mut out = vec![];
-    for (fam, v6) in [("4", false), ("6", true)] {
-        for l in ns.iptables_nat(v6) {
-            let builtin = [":PREROUTING", ":INPUT", ":OUTPUT", ":POSTROUTING"]
-                .iter()
-                .any(|b| l.starts_with(b));
-            if l.starts_with("-A") || (l.starts_with(':') && !builtin) {
-                out.push(format!("{fam} {l}"));
-            }
-        }
-    }
-    out
+    cni_sandbox::nat_rules(ns)
 }
 
-/// nft rules as "family table chain: exprs comment" and chain names that
-/// are not hooked (per-attachment chains), sorted. The masquerade table's
-/// chains and the rules of its `postrouting` chain are network-wide state
-/// that both implementations keep, so they are left out (the per-pod
-/// rules in `masq_checks` are not).
+/// nft rules and per-attachment chains ([`cni_sandbox::nft_attachment_rules`]).
 pub fn nft_state(ns: &Netns) -> Vec<String> {
-    let mut out = vec![];
-    for item in nft_items(ns) {
-        if let Some(r) = item.get("rule") {
-            if r["table"] == "cni_plugins_masquerade" && r["chain"] == "postrouting" {
-                continue;
-            }
-            out.push(format!(
-                "rule {} {} {}: {} {}",
-                r["family"], r["table"], r["chain"], r["expr"], r["comment"]
-            ));
-        } else if let Some(c) = item.get("chain")
-            && c.get("hook").is_none()
-            && c["table"] != "cni_plugins_masquerade"
-        {
-            out.push(format!(
-                "chain {} {} {}",
-                c["family"], c["table"], c["name"]
-            ));
-        }
-    }
-    out.sort();
-    out
+    cni_sandbox::nft_attachment_rules(ns)
 }
 
 /// Wait (bounded, asking the kernel) until no address of `dev` in `ns`
@@ -342,10 +218,7 @@ pub fn wait_dad(ns: &Netns, dev: &str) {
 
 /// Global-scope addresses of `dev` in `ns` ("addr/prefix").
 pub fn global_addrs(ns: &Netns, dev: &str) -> Vec<String> {
-    ns.addrs(dev)
-        .into_iter()
-        .filter(|a| !a.starts_with("fe80:"))
-        .collect()
+    cni_sandbox::global_addrs(ns, dev)
 }
 
 /// The result interface at `index` (0 bridge, 1 host veth, 2 container).
@@ -358,34 +231,18 @@ pub fn host_veth(result: &Value) -> String {
     iface(result, 1)["name"].as_str().unwrap().to_string()
 }
 
-/// TCP probe with a bounded retry (a few short attempts; the first SYN may
-/// race neighbour resolution or the port reaching forwarding state).
+/// TCP probe with a bounded retry ([`cni_sandbox::tcp_retry`]).
 pub fn tcp(from: &Netns, to: SocketAddr) -> std::io::Result<Probe> {
-    let mut last = None;
-    for _ in 0..3 {
-        match tcp_probe(from, to, Duration::from_secs(2)) {
-            Ok(p) => return Ok(p),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap())
+    cni_sandbox::tcp_retry(from, to)
 }
 
 /// A TCP probe expected to fail: one short attempt.
 pub fn tcp_fails(from: &Netns, to: SocketAddr) -> bool {
-    tcp_probe(from, to, Duration::from_millis(700)).is_err()
+    cni_sandbox::tcp_fails(from, to)
 }
 
 fn dir_names(dir: &std::path::Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    cni_sandbox::dir_names(dir)
 }
 
 /// The IPAM records in a host-local store: files named by an address.

@@ -1,21 +1,34 @@
-//! Inside the pod: interface sysctls, addresses, link up, DAD and routes
-//! (the reference's `ConfigureIface`, plugins:pkg/ipam/ipam_linux.go).
+//! Inside the pod: interface sysctls, addresses, link up, DAD and the
+//! IPAM routes (the reference's `ConfigureIface`,
+//! plugins:pkg/ipam/ipam_linux.go, which bridge and ptp share).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hostnet::netlink::{AddrFlags, Inet6DevConf, InetDevConf, LinkInfo, RouteSpec, scope};
+use hostnet::netlink::{AddrFlags, Family, Inet6DevConf, InetDevConf, LinkInfo, RouteSpec, scope};
 use hostnet::{NetNs, Netlink, sysctl};
 use ipnet::IpNet;
 use libcni::{CniResult, Error};
 
 /// How long to wait for IPv6 duplicate address detection (as the reference).
-const DAD_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DAD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Interface sysctls written before the addresses go on: DAD on or off,
-/// gratuitous ARP on link changes, and for IPv6 pods the switches that keep
-/// IPv6 working (`disable_ipv6=0` on lo and the interface, addresses kept
-/// when the link goes down).
+/// The pod interface sysctls a plugin wants before the addresses go on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodSysctls {
+    /// `arp_notify=1`: a gratuitous ARP when the link comes up (bridge;
+    /// ptp sets nothing of the kind since v1.1.0).
+    pub arp_notify: bool,
+    /// DAD on (`accept_dad=1`, `enhanced_dad=1`) or off (`accept_dad=0`);
+    /// `None` leaves the kernel's default (ptp).
+    pub dad: Option<bool>,
+    /// The pod gets an IPv6 address: `disable_ipv6=0` on lo and the
+    /// interface, and `keep_addr_on_down=1`.
+    pub ipv6: bool,
+}
+
+/// Set the sysctls `want` asks for on `link` (in `netns`, where `nl` is a
+/// socket).
 ///
 /// The current values come with the link (`IFLA_AF_SPEC`) and only keys
 /// that differ are written: each lookup under /proc/sys/net/ipv{4,6} walks
@@ -28,11 +41,10 @@ pub fn set_sysctls(
     netns: &NetNs,
     nl: &Netlink,
     link: &LinkInfo,
-    enable_dad: bool,
-    has_v6: bool,
+    want: PodSysctls,
 ) -> Result<(), Error> {
     let ifname = &link.name;
-    if link.ipv4_conf.is_none_or(|c| c.arp_notify != 1) {
+    if want.arp_notify && link.ipv4_conf.is_none_or(|c| c.arp_notify != 1) {
         let mut c = InetDevConf::default();
         c.arp_notify = 1;
         // Best effort, as the reference.
@@ -47,17 +59,21 @@ pub fn set_sysctls(
     let cur = link.ipv6_conf;
     let differs = |get: fn(&Inet6DevConf) -> i32, want: i32| cur.is_none_or(|c| get(&c) != want);
     let mut writes: Vec<(String, &str, bool)> = Vec::new();
-    if enable_dad {
-        if differs(|c| c.enhanced_dad, 1) {
-            writes.push((format!("{v6}/enhanced_dad"), "1", false));
+    match want.dad {
+        Some(true) => {
+            if differs(|c| c.enhanced_dad, 1) {
+                writes.push((format!("{v6}/enhanced_dad"), "1", false));
+            }
+            if differs(|c| c.accept_dad, 1) {
+                writes.push((format!("{v6}/accept_dad"), "1", false));
+            }
         }
-        if differs(|c| c.accept_dad, 1) {
-            writes.push((format!("{v6}/accept_dad"), "1", false));
+        Some(false) if differs(|c| c.accept_dad, 0) => {
+            writes.push((format!("{v6}/accept_dad"), "0", false));
         }
-    } else if differs(|c| c.accept_dad, 0) {
-        writes.push((format!("{v6}/accept_dad"), "0", false));
+        _ => {}
     }
-    if has_v6 {
+    if want.ipv6 {
         let lo = nl.link_by_name("lo")?.ipv6_conf;
         if lo.is_none_or(|c| c.disable_ipv6 != 0) {
             writes.push(("net/ipv6/conf/lo/disable_ipv6".into(), "0", true));
@@ -84,15 +100,15 @@ pub fn set_sysctls(
     })?
 }
 
-/// Put the result's addresses and routes on link `index` (named `ifname`)
-/// and bring it up. Routes without a gateway use the gateway of the first
-/// address of their family, as the reference does. DAD is waited for only
-/// when it is on and there is an IPv6 gateway to reach.
+/// Put the result's addresses and routes on link `index` and bring it up.
+/// Routes without a gateway use the gateway of the first address of their
+/// family, as the reference does. DAD is waited for only when `wait_dad`
+/// and there is an IPv6 gateway to reach.
 pub fn configure(
     nl: &Netlink,
     index: u32,
     result: &CniResult,
-    enable_dad: bool,
+    wait_dad: bool,
 ) -> Result<(), Error> {
     for ip in &result.ips {
         match nl.addr_add(index, ip.address, AddrFlags::default()) {
@@ -106,7 +122,7 @@ pub fn configure(
         .ips
         .iter()
         .any(|ip| !ip.is_v4() && ip.gateway.is_some());
-    if enable_dad && v6_gw {
+    if wait_dad && v6_gw {
         nl.wait_dad(index, DAD_TIMEOUT)?;
     }
     for r in &result.routes {
@@ -138,7 +154,7 @@ fn default_gw(result: &CniResult, dst: IpNet) -> Option<IpAddr> {
 /// Global addresses of link `index` (what DEL tears masquerade down for).
 pub fn global_addrs(nl: &Netlink, index: u32) -> Result<Vec<IpNet>, Error> {
     let mut out = Vec::new();
-    for family in [hostnet::netlink::Family::V4, hostnet::netlink::Family::V6] {
+    for family in [Family::V4, Family::V6] {
         out.extend(
             nl.addrs(Some(index), family)?
                 .into_iter()

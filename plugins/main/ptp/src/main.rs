@@ -1,0 +1,3 @@
+fn main() {
+    libcni::skel::run("ptp", &cni_ptp::Ptp);
+}
