@@ -45,7 +45,7 @@ impl Firewall for Rules<'_> {
         NftRules {
             pod: self.pod,
             ips: self.ips,
-            accept: self.admin.is_some(),
+            admin: self.admin,
             isolation: self.isolation.as_ref().map(|(p, b)| (*p, b)),
         }
     }

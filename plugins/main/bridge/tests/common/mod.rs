@@ -246,25 +246,10 @@ impl Node {
         assert_eq!(now.index, base.index, "{what}: IPAM index entries left");
     }
 
-    /// An "outside" namespace routed from the fake host: host side
-    /// `vout` 192.0.2.1/24 + 2001:db8:99::1/64, outside 192.0.2.2 +
-    /// 2001:db8:99::2 with no route back to the pod networks (so only
-    /// masqueraded traffic gets an answer).
+    /// An "outside" namespace routed from the fake host
+    /// ([`Sandbox::outside`]).
     pub fn outside(&self) -> Netns {
-        let out = self.sb.extra("out");
-        let host = self.sb.host.name();
-        out.sh_ok(&format!(
-            "ip link add eth0 type veth peer name vout netns {host} && \
-             sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && \
-             ip addr add 192.0.2.2/24 dev eth0 && \
-             ip addr add 2001:db8:99::2/64 dev eth0 nodad && ip link set eth0 up"
-        ));
-        self.sb.host.sh_ok(
-            "sysctl -qw net.ipv6.conf.vout.accept_dad=0 && \
-             ip addr add 192.0.2.1/24 dev vout && \
-             ip addr add 2001:db8:99::1/64 dev vout nodad && ip link set vout up",
-        );
-        out
+        self.sb.outside()
     }
 }
 

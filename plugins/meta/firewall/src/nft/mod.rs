@@ -41,9 +41,11 @@
 //! knowing the addresses.
 //!
 //! A table iptables-nft manages (`ip`/`ip6 filter` with a `FORWARD` base
-//! chain) is not an anchor: a native rule there makes iptables-nft refuse
-//! to list the table. When its `FORWARD` policy is drop, ADD says so on
-//! stderr: that node wants the iptables backend.
+//! chain: Docker's `FORWARD` policy drop lives there) gets the reference's
+//! iptables layout instead ([`crate::iptables`]), written over nfnetlink in
+//! iptables-nft's own encoding (netfilter's `InKernel` driver): a native
+//! rule there would make iptables-nft refuse to list the table, and no
+//! iptables binary is needed for it.
 //!
 //! A base chain created after ADD (the administrator loads a ruleset) has
 //! no accept path for pods already running; the next ADD puts the jump
@@ -59,11 +61,13 @@ use nftables::batch::Batch;
 use nftables::schema::{NfCmd, NfListObject, Rule as NftRule};
 use nftables::types::{NfFamily, NfHook};
 
+use netfilter::driver::iptables::shared::InKernel;
 use netfilter::nft::build::{chain, filter_chain, table};
 use netfilter::probe::{ChainInfo, Hook, Prober, RuleInfo, RuleList};
-use netfilter::{Driver, Family, FirewallError, IfName, TableFamily, nft};
+use netfilter::{ChainName, Driver, Family, FirewallError, IfName, TableFamily, nft};
 
 use crate::config::IngressPolicy;
+use crate::iptables::FilterRules;
 use crate::iptables::{ADMIN_COMMENT, ISOLATION_COMMENT, RULES_COMMENT};
 use crate::pod::Pod;
 use rules::{ADMIN, Anchor, BASE, CHAIN, STAGE_1, STAGE_2, TABLE};
@@ -78,8 +82,9 @@ pub struct NftRules<'a> {
     pub pod: &'a Pod,
     /// Its addresses.
     pub ips: &'a [IpAddr],
-    /// Whether the accept path is wanted (not with firewalld).
-    pub accept: bool,
+    /// The accept path, with this admin chain (used in iptables-nft's
+    /// tables); `None` with firewalld, which only needs isolation here.
+    pub admin: Option<&'a ChainName>,
     /// The policy and bridge, when isolation rules are wanted.
     pub isolation: Option<(IngressPolicy, &'a IfName)>,
 }
@@ -207,7 +212,7 @@ impl NftRules<'_> {
                 .iter()
                 .map(|base| listed(p, a, base).map(|r| (base.clone(), r)))
                 .collect::<Result<_, _>>()?;
-            if self.accept {
+            if self.admin.is_some() {
                 for c in [CHAIN, ADMIN] {
                     b.add(NfListObject::Chain(chain(a.family, t(), c)));
                 }
@@ -267,43 +272,71 @@ fn has_prefix(r: &RuleInfo, prefix: &str) -> bool {
     r.comment.as_deref().is_some_and(|c| c.starts_with(prefix))
 }
 
-/// Say on stderr that an iptables-nft `FORWARD` chain drops what the
-/// nftables backend lets through elsewhere.
-fn warn_skipped(skipped: &[&ChainInfo]) {
-    for c in skipped.iter().filter(|c| c.policy_drop) {
-        libcni::cni_warn!(
-            "the FORWARD chain of table {} {} (iptables-nft) drops by default and the nftables backend does not write into iptables' tables: pod traffic stays blocked there; use \"backend\": \"iptables\" on this node",
-            c.family.name(),
-            c.table
-        );
+/// The IP families whose iptables-nft `FORWARD` chain exists.
+fn iptables_nft_families(skipped: &[&ChainInfo]) -> Vec<Family> {
+    Family::ALL
+        .into_iter()
+        .filter(|f| skipped.iter().any(|c| c.family == TableFamily::Ip(*f)))
+        .collect()
+}
+
+impl<'a> NftRules<'a> {
+    /// The part of the rules for iptables-nft's tables of `families`, over
+    /// `ips` (the addresses of those families).
+    fn in_iptables(&self, ips: &'a [IpAddr]) -> InKernel<FilterRules<'a>> {
+        InKernel(FilterRules {
+            ips,
+            admin: self.admin,
+            isolation: self.isolation,
+        })
     }
+}
+
+fn of_families(ips: &[IpAddr], families: &[Family]) -> Vec<IpAddr> {
+    ips.iter()
+        .copied()
+        .filter(|ip| families.contains(&Family::of(*ip)))
+        .collect()
 }
 
 impl Driver for NftRules<'_> {
     fn setup(&self) -> Result<(), FirewallError> {
         let (mut p, chains) = open()?;
         let (anchors, skipped) = anchors(&chains);
-        warn_skipped(&skipped);
-        nft::apply(&self.batch(&mut p, &anchors)?)
+        nft::apply(&self.batch(&mut p, &anchors)?)?;
+        let ips = of_families(self.ips, &iptables_nft_families(&skipped));
+        if ips.is_empty() {
+            return Ok(());
+        }
+        self.in_iptables(&ips).setup().inspect_err(|_| {
+            // Nothing half-made: the native rules go again.
+            let _ = remove(self.pod);
+        })
     }
 
     /// The attachment's rules, found by their comment in every table that
     /// has a `cni_forward` chain, deleted by handle in one nfnetlink
-    /// transaction: no exec.
+    /// transaction, and its rules in iptables-nft's tables, found by their
+    /// content: no exec.
     fn teardown(&self, errs: &mut Errors) {
         errs.record(remove(self.pod));
+        self.in_iptables(self.ips).teardown(errs);
     }
 
     fn check(&self) -> Result<(), FirewallError> {
         let (mut p, chains) = open()?;
-        let (anchors, _) = anchors(&chains);
+        let (anchors, skipped) = anchors(&chains);
+        let ips = of_families(self.ips, &iptables_nft_families(&skipped));
+        if !ips.is_empty() {
+            self.in_iptables(&ips).check()?;
+        }
         let missing = |what: String| Err(FirewallError::CheckFailed(what));
         let comment = self.pod.nft_comment();
         for a in &anchors {
             let name = format!("{} {}", a.family_name(), a.table);
             for base in &a.bases {
                 let have = listed(&mut p, a, base)?;
-                if self.accept && !jumps_to(&have, CHAIN) {
+                if self.admin.is_some() && !jumps_to(&have, CHAIN) {
                     return missing(format!(
                         "no jump to {CHAIN} in chain {base} of table {name}"
                     ));
@@ -314,7 +347,7 @@ impl Driver for NftRules<'_> {
                     ));
                 }
             }
-            if self.accept {
+            if self.admin.is_some() {
                 let listing = nft::list_chain(a.family, &a.table, CHAIN)?.unwrap_or_default();
                 for ip in self.ips.iter().filter(|ip| a.admits(Family::of(**ip))) {
                     for field in ["daddr", "saddr"] {

@@ -159,9 +159,28 @@ pub trait SharedRules {
 #[derive(Debug)]
 pub struct Shared<R>(pub R);
 
+/// The driver of a [`SharedRules`] rule set written into iptables-nft's
+/// tables over nfnetlink only, whatever iptables is installed (or none),
+/// and never with an exec: for a backend that does not use iptables but
+/// must put its rules where an iptables-nft table already drops traffic
+/// (the firewall plugin's nftables backend). The table and its built-in
+/// chains must exist; nothing is created if they do not.
+#[derive(Debug)]
+pub struct InKernel<R>(pub R);
+
+/// How chains are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Over nfnetlink where iptables-nft is the installed iptables, else
+    /// with the tools.
+    Auto,
+    /// Over nfnetlink only.
+    Kernel,
+}
+
 impl<R: SharedRules> Driver for Shared<R> {
     fn setup(&self) -> Result<(), FirewallError> {
-        setup(&self.0)
+        setup(&self.0, Mode::Auto)
     }
 
     fn teardown(&self, errs: &mut Errors) {
@@ -171,44 +190,63 @@ impl<R: SharedRules> Driver for Shared<R> {
             .into_iter()
             .filter(|f| installed(*f))
             .collect();
-        if let Err(e) = remove_own(&self.0, &families) {
+        if let Err(e) = remove_own(&self.0, &families, Mode::Auto) {
             errs.push(e);
         }
     }
 
     fn check(&self) -> Result<(), FirewallError> {
-        for family in self.0.families() {
-            let layout = self.0.layout(family)?;
-            let seen = Seen::read(self.0.table(), family, &layout, &mut Prober::open())?;
-            if let Some(c) = layout.chains.iter().find(|c| !seen.has_chain(c)) {
+        check(&self.0, Mode::Auto)
+    }
+}
+
+impl<R: SharedRules> Driver for InKernel<R> {
+    fn setup(&self) -> Result<(), FirewallError> {
+        setup(&self.0, Mode::Kernel)
+    }
+
+    fn teardown(&self, errs: &mut Errors) {
+        if let Err(e) = remove_own(&self.0, &self.0.families(), Mode::Kernel) {
+            errs.push(e);
+        }
+    }
+
+    fn check(&self) -> Result<(), FirewallError> {
+        check(&self.0, Mode::Kernel)
+    }
+}
+
+fn check<R: SharedRules>(rules: &R, mode: Mode) -> Result<(), FirewallError> {
+    let table = rules.table();
+    for family in rules.families() {
+        let layout = rules.layout(family)?;
+        let seen = Seen::read(table, family, &layout, &mut Prober::open(), mode)?;
+        if let Some(c) = layout.chains.iter().find(|c| !seen.has_chain(c)) {
+            return Err(FirewallError::CheckFailed(format!(
+                "chain {c} is missing from the {} {} table",
+                family.label(),
+                table.as_str()
+            )));
+        }
+        let mut taken = vec![];
+        for p in layout.shared.iter().chain(&layout.own) {
+            let Some(at) = seen.find(p, family, &taken) else {
                 return Err(FirewallError::CheckFailed(format!(
-                    "chain {c} is missing from the {} {} table",
+                    "rule missing from {} {} chain {}: {}",
                     family.label(),
-                    self.0.table().as_str()
+                    table.as_str(),
+                    p.chain,
+                    p.rule.text(family)
                 )));
-            }
-            let mut taken = vec![];
-            for p in layout.shared.iter().chain(&layout.own) {
-                if seen.find(p, family, &taken).is_none() {
-                    return Err(FirewallError::CheckFailed(format!(
-                        "rule missing from {} {} chain {}: {}",
-                        family.label(),
-                        self.0.table().as_str(),
-                        p.chain,
-                        p.rule.text(family)
-                    )));
-                }
-                // The attachment's rules must each be there once more:
-                // an identical rule of another attachment counts once.
-                if layout.own.contains(p)
-                    && let Some(at) = seen.find(p, family, &taken)
-                {
-                    taken.push(at);
-                }
+            };
+            // The attachment's rules must each be there once more: an
+            // identical rule of another attachment counts once.
+            if layout.own.contains(p) {
+                taken.push(at);
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// A rule as read: its position in `Seen::rules` of its chain.
@@ -237,9 +275,19 @@ impl Seen {
         family: Family,
         layout: &Layout,
         prober: &mut Option<Prober>,
+        mode: Mode,
     ) -> Result<Seen, FirewallError> {
-        if let Some(seen) = Seen::from_kernel(table, family, layout, prober) {
+        let kernel =
+            mode == Mode::Kernel || tools::iptables_variant(family) == IptablesVariant::Nft;
+        if kernel && let Some(seen) = Seen::from_kernel(table, family, layout, prober) {
             return Ok(seen);
+        }
+        if mode == Mode::Kernel {
+            return Err(FirewallError::Unavailable(format!(
+                "the {} {} table cannot be read over nfnetlink",
+                family.label(),
+                table.as_str()
+            )));
         }
         Ok(Seen::from_listing(&run::list_table(family, table)?, layout))
     }
@@ -250,9 +298,6 @@ impl Seen {
         layout: &Layout,
         prober: &mut Option<Prober>,
     ) -> Option<Seen> {
-        if tools::iptables_variant(family) != IptablesVariant::Nft {
-            return None;
-        }
         let p = prober.as_mut()?;
         let mut chains = vec![];
         for c in layout.involved() {
@@ -393,7 +438,7 @@ fn lock(path: &str) -> Option<File> {
     }
 }
 
-fn setup<R: SharedRules>(rules: &R) -> Result<(), FirewallError> {
+fn setup<R: SharedRules>(rules: &R, mode: Mode) -> Result<(), FirewallError> {
     let families = rules.families();
     let layouts: Vec<(Family, Layout)> = families
         .iter()
@@ -405,7 +450,7 @@ fn setup<R: SharedRules>(rules: &R) -> Result<(), FirewallError> {
     for _ in 0..ATTEMPTS {
         let seen: Vec<Seen> = layouts
             .iter()
-            .map(|(f, l)| Seen::read(rules.table(), *f, l, &mut prober))
+            .map(|(f, l)| Seen::read(rules.table(), *f, l, &mut prober, mode))
             .collect::<Result<_, _>>()?;
         let lacking: Vec<Missing<'_>> = layouts
             .iter()
@@ -432,6 +477,11 @@ fn setup<R: SharedRules>(rules: &R) -> Result<(), FirewallError> {
             .all(|((_, l), s)| s.kernel() && builtins_exist(l, s));
         let outcome = if fast {
             commit_batch(rules.table(), &layouts, &lacking)
+        } else if mode == Mode::Kernel {
+            return Err(FirewallError::Unavailable(format!(
+                "the {} table or its built-in chains do not exist",
+                rules.table().as_str()
+            )));
         } else {
             commit_restore(rules, &layouts, &lacking)
         };
@@ -495,7 +545,7 @@ fn commit_restore<R: SharedRules>(
         }
         if let Err(e) = run::restore(&s) {
             if !done.is_empty() {
-                let _ = remove_own(rules, &done);
+                let _ = remove_own(rules, &done, Mode::Auto);
             }
             return Err(e);
         }
@@ -509,10 +559,16 @@ fn commit_restore<R: SharedRules>(
 /// else one restore per family. When the transaction is refused (an
 /// identical rule deleted meanwhile), the chains are listed with the tools
 /// and what is really there is deleted.
-fn remove_own<R: SharedRules>(rules: &R, families: &[Family]) -> Result<(), FirewallError> {
-    match remove_with(rules, families, &mut Prober::open()) {
+fn remove_own<R: SharedRules>(
+    rules: &R,
+    families: &[Family],
+    mode: Mode,
+) -> Result<(), FirewallError> {
+    match remove_with(rules, families, &mut Prober::open(), mode) {
         Ok(()) => Ok(()),
-        Err(_) => remove_with(rules, families, &mut None),
+        Err(_) if mode == Mode::Auto => remove_with(rules, families, &mut None, mode),
+        // Read again: a rule deleted meanwhile is not deleted twice.
+        Err(_) => remove_with(rules, families, &mut Prober::open(), mode),
     }
 }
 
@@ -520,6 +576,7 @@ fn remove_with<R: SharedRules>(
     rules: &R,
     families: &[Family],
     prober: &mut Option<Prober>,
+    mode: Mode,
 ) -> Result<(), FirewallError> {
     let table = rules.table();
     let mut batch = NfBatch::new();
@@ -529,10 +586,10 @@ fn remove_with<R: SharedRules>(
             own: rules.layout(family)?.own,
             ..Layout::default()
         };
-        let seen = match Seen::read(table, family, &own, prober) {
+        let seen = match Seen::read(table, family, &own, prober, mode) {
             Ok(s) => s,
             // An iptables that cannot be used holds nothing of ours.
-            Err(_) if !run::usable(family) => continue,
+            Err(_) if mode == Mode::Auto && !run::usable(family) => continue,
             Err(e) => return Err(e),
         };
         let mut taken = vec![];
