@@ -64,7 +64,12 @@ fn gc_of_a_lost_attachment_leaves_nothing() {
     let state = sb.subdir("state");
     let keep = sb.pod();
     let lost = sb.pod();
-    let c_keep = conf("n", &state, json!({}), Some(prev("cni0", &["10.88.0.2/16"])));
+    let c_keep = conf(
+        "n",
+        &state,
+        json!({}),
+        Some(prev("cni0", &["10.88.0.2/16"])),
+    );
     let c_lost = conf(
         "n",
         &state,
@@ -75,7 +80,12 @@ fn gc_of_a_lost_attachment_leaves_nothing() {
     let before = everything(&sb);
     call(&sb, &ours(), "ADD", "lost", &lost, &c_lost).expect_ok();
     // Another network's attachment is not this GC's business.
-    let other = conf("m", &state, json!({}), Some(prev("cni1", &["10.99.0.3/24"])));
+    let other = conf(
+        "m",
+        &state,
+        json!({}),
+        Some(prev("cni1", &["10.99.0.3/24"])),
+    );
     call(&sb, &ours(), "ADD", "lost", &lost, &other).expect_ok();
     let gc = |valid: Value| {
         let mut c = conf("n", &state, json!({}), None);
@@ -133,7 +143,10 @@ fn check_changes_nothing_and_notices_what_is_missing() {
     call(&sb, &ours(), "CHECK", "c1", &pod, &c).expect_ok();
     assert_eq!(filter(&sb), made);
     for (delete, needle) in [
-        ("-D CNI-FORWARD -s 10.88.0.2/32 -j ACCEPT", "-s 10.88.0.2/32 -j ACCEPT"),
+        (
+            "-D CNI-FORWARD -s 10.88.0.2/32 -j ACCEPT",
+            "-s 10.88.0.2/32 -j ACCEPT",
+        ),
         (
             "-D CNI-ISOLATION-STAGE-2 -o cni0 -m comment --comment \"CNI firewall plugin rules (ingressPolicy: same-bridge|isolated)\" -j DROP",
             "-o cni0",
@@ -157,9 +170,16 @@ fn versions_status_and_bad_input() {
     let state = sb.subdir("state");
     let pod = sb.pod();
     // The reference v1.9.1's versions: 0.4.0, 1.0.0, 1.1.0.
-    let v = Call::new("VERSION").run(&sb.host, &ours(), "{}").expect_ok();
+    let v = Call::new("VERSION")
+        .run(&sb.host, &ours(), "{}")
+        .expect_ok();
     assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
-    let mut old = conf("n", &state, json!({}), Some(prev("cni0", &["10.88.0.2/16"])));
+    let mut old = conf(
+        "n",
+        &state,
+        json!({}),
+        Some(prev("cni0", &["10.88.0.2/16"])),
+    );
     old["cniVersion"] = json!("0.3.1");
     let (code, _) = call(&sb, &ours(), "ADD", "c1", &pod, &old).expect_error();
     assert_eq!(code, 1);
@@ -181,7 +201,12 @@ fn versions_status_and_bad_input() {
         json!({"ingressPolicy": "closed"}),
         json!({"iptablesAdminChainName": "THIS-NAME-IS-LONGER-THAN-28-CHARS"}),
     ] {
-        let c = conf("n", &state, extra.clone(), Some(prev("cni0", &["10.88.0.2/16"])));
+        let c = conf(
+            "n",
+            &state,
+            extra.clone(),
+            Some(prev("cni0", &["10.88.0.2/16"])),
+        );
         let (code, msg) = call(&sb, &ours(), "ADD", "c1", &pod, &c).expect_error();
         assert_eq!(code, 7, "{extra}: {msg}");
     }
@@ -189,13 +214,23 @@ fn versions_status_and_bad_input() {
     let mut noif = prev("cni0", &["10.88.0.2/16"]);
     noif["interfaces"] = json!([]);
     noif["ips"][0].as_object_mut().unwrap().remove("interface");
-    let c = conf("n", &state, json!({"ingressPolicy": "same-bridge"}), Some(noif));
+    let c = conf(
+        "n",
+        &state,
+        json!({"ingressPolicy": "same-bridge"}),
+        Some(noif),
+    );
     let (code, msg) = call(&sb, &ours(), "ADD", "c1", &pod, &c).expect_error();
     assert_eq!(code, 7, "{msg}");
     assert_eq!(filter(&sb), before);
     assert!(files_under(&state).is_empty());
     // A firewalld backend that is not running fails ADD clearly.
-    let c = conf("n", &state, json!({"backend": "firewalld"}), Some(prev("cni0", &["10.88.0.2/16"])));
+    let c = conf(
+        "n",
+        &state,
+        json!({"backend": "firewalld"}),
+        Some(prev("cni0", &["10.88.0.2/16"])),
+    );
     let (code, msg) = call(&sb, &ours(), "ADD", "c1", &pod, &c).expect_error();
     assert_eq!(code, 111, "{msg}");
     assert!(files_under(&state).is_empty());
@@ -230,7 +265,11 @@ fn no_ip6tables_is_fine_for_ipv4() {
     let state = sb.subdir("state");
     // /usr/sbin with iptables-nft's binaries but none of ip6tables'.
     let sbin = sb.subdir("sbin");
-    std::fs::copy("/usr/sbin/xtables-nft-multi", sbin.join("xtables-nft-multi")).unwrap();
+    std::fs::copy(
+        "/usr/sbin/xtables-nft-multi",
+        sbin.join("xtables-nft-multi"),
+    )
+    .unwrap();
     for name in ["iptables", "iptables-restore", "iptables-save"] {
         std::os::unix::fs::symlink("xtables-nft-multi", sbin.join(name)).unwrap();
     }
@@ -247,7 +286,12 @@ fn no_ip6tables_is_fine_for_ipv4() {
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let pod = sb.pod();
-    let c = conf("n", &state, json!({}), Some(prev("cni0", &["10.88.0.2/16"])));
+    let c = conf(
+        "n",
+        &state,
+        json!({}),
+        Some(prev("cni0", &["10.88.0.2/16"])),
+    );
     call(&sb, &wrapper, "ADD", "c1", &pod, &c).expect_ok();
     call(&sb, &wrapper, "CHECK", "c1", &pod, &c).expect_ok();
     let (v4, _) = filter(&sb);
@@ -265,8 +309,11 @@ fn no_ip6tables_is_fine_for_ipv4() {
         ),
     );
     run.unwrap();
-    std::fs::set_permissions(sb.dir().join("ref"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(sb.dir().join("ref"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let r = call(&sb, &sb.dir().join("ref"), "ADD", "c1", &pod, &c);
-    assert!(!r.ok(), "the reference worked without ip6tables: {}", r.stdout);
+    assert!(
+        !r.ok(),
+        "the reference worked without ip6tables: {}",
+        r.stdout
+    );
 }
