@@ -9,8 +9,8 @@ use libcni::Version;
 use crate::runner::{self, Options};
 use crate::{cases, expect, report};
 
-/// CNI spec conformance cases against the bridge, host-local, portmap and
-/// loopback binaries of a plugin directory, each case in fresh network
+/// CNI spec conformance cases against the bridge, host-local, portmap,
+/// loopback and firewall binaries of a plugin directory, each case in fresh network
 /// namespaces (run as root).
 #[derive(Debug, Parser)]
 #[command(name = "cni-conformance", version)]

@@ -19,7 +19,7 @@ use crate::ctx::Ctx;
 use crate::shape;
 
 /// The plugins the suite drives.
-pub const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+pub const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "loopback", "firewall"];
 
 /// What the run was asked to do.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "loopback", "firewall"];
 
 /// A plugin directory where `plugin` runs `body` (a `sh` script with
 /// `$REAL` set to our real binary) and the others are our binaries.
@@ -267,4 +267,41 @@ exec "$REAL""#,
     };
     assert_eq!(version_of("check/bridge/passes-after-add"), "1.1.0");
     assert_eq!(version_of("add/loopback/brings-lo-up"), "0.3.1");
+}
+
+/// firewall ADD that reports success but writes no accept rule.
+#[test]
+fn firewall_adding_nothing() {
+    expect_caught(
+        "firewall",
+        r#"if [ "$CNI_COMMAND" = ADD ]; then
+  out=$("$REAL"); rc=$?
+  iptables -F CNI-FORWARD
+  printf '%s\n' "$out"; exit $rc
+fi
+exec "$REAL""#,
+        &[
+            "add/firewall/accepts-and-passes-prev-result",
+            "datapath/firewall/forward-drop-to-outside",
+            "check/firewall/after-add",
+        ],
+        &["bad-input/firewall/unknown-backend"],
+    );
+}
+
+/// firewall DEL that removes every pod's rules, and CHECK that checks
+/// nothing.
+#[test]
+fn firewall_del_too_much_check_nothing() {
+    expect_caught(
+        "firewall",
+        r#"[ "$CNI_COMMAND" = CHECK ] && exit 0
+if [ "$CNI_COMMAND" = DEL ]; then "$REAL"; rc=$?; iptables -F CNI-FORWARD; exit $rc; fi
+exec "$REAL""#,
+        &[
+            "del/firewall/removes-only-its-rules",
+            "check/firewall/notices-a-missing-rule",
+        ],
+        &["add/firewall/accepts-and-passes-prev-result"],
+    );
 }

@@ -7,6 +7,7 @@ mod check;
 mod datapath;
 mod del;
 mod env;
+mod firewall;
 mod gc;
 mod result;
 mod version;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Case> {
     v.extend(gc::cases());
     v.extend(datapath::cases());
     v.extend(bad_input::cases());
+    v.extend(firewall::cases());
     v
 }
 
@@ -41,6 +43,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
     match p {
         "bridge" => &["bridge", "host-local"],
         "portmap" => &["bridge", "host-local", "portmap"],
+        "firewall" => &["bridge", "host-local", "firewall"],
         "host-local" => &["host-local"],
         _ => &["loopback"],
     }
