@@ -42,8 +42,9 @@ struct Args {
     #[arg(long)]
     baseline: Option<PathBuf>,
     /// Scenarios to run, comma separated: 1 single pod, 2 growth, 3
-    /// parallel, 4 bridge+portmap growth, 5 check, 6 version.
-    #[arg(long, default_value = "1,2,3,4,5,6", value_delimiter = ',')]
+    /// parallel, 4 bridge+portmap growth, 5 check, 6 version, 7 podman's
+    /// chain (bridge + portmap + firewall [+ tuning]).
+    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Pods for scenarios 2 and 4.
     #[arg(long, default_value_t = 200)]
@@ -92,8 +93,9 @@ fn main() {
             4 => scenarios::growth(&ours, b, &o, true),
             5 => scenarios::check(&ours, b, &o),
             6 => scenarios::version(&ours, b, &o),
+            7 => scenarios::podman(&ours, b, &o),
             other => {
-                eprintln!("unknown scenario {other}; use 1-6");
+                eprintln!("unknown scenario {other}; use 1-7");
                 Vec::new()
             }
         });

@@ -58,6 +58,36 @@ fn targets<'a>(ours: &'a Target, base: Option<&'a Target>) -> Vec<&'a Target> {
 pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     let all = targets(ours, base);
     let nets: Vec<Network> = all.iter().map(|t| t.network(true, false)).collect();
+    add_del(&all, &nets, o, "1 single pod", None)
+}
+
+/// Scenario 7: podman's chain (`podman network create`): bridge with
+/// ipMasq and hairpinMode, portmap, firewall with `"backend": ""`, and
+/// tuning when both directories have it; one pod with one host port, ADD
+/// then DEL.
+pub fn podman(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let tuning = all.iter().all(|t| t.dir.join("tuning").is_file());
+    let nets: Vec<Network> = all.iter().map(|t| t.podman_network(tuning)).collect();
+    let mut rows = add_del(&all, &nets, o, "7 podman chain", Some(8080));
+    let chain: Vec<&str> = nets[0]
+        .plugins
+        .iter()
+        .filter_map(|p| p["type"].as_str())
+        .collect();
+    rows[0].notes.push(format!("chain: {}", chain.join(", ")));
+    rows
+}
+
+/// ADD then DEL of one pod, `o.iterations` times, each side in turn (the
+/// first side alternating), a fresh pod netns each time.
+fn add_del(
+    all: &[&Target],
+    nets: &[Network],
+    o: &Opts,
+    name: &str,
+    host_port: Option<u16>,
+) -> Vec<Row> {
     let mut adds = vec![Vec::new(); all.len()];
     let mut dels = vec![Vec::new(); all.len()];
     for i in 0..o.iterations {
@@ -73,23 +103,13 @@ pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
         for k in order {
             let pod = Netns::new("bpod").expect("pod netns");
             let cid = format!("single{i}");
-            let (a, res) = all[k].add(&nets[k], &cid, pod.path_str(), None);
+            let (a, res) = all[k].add(&nets[k], &cid, pod.path_str(), host_port);
             adds[k].push(a);
-            dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), None));
+            dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), host_port));
         }
     }
-    let mut r1 = row(
-        "1 single pod",
-        "ADD",
-        &adds[0],
-        adds.get(1).map(Vec::as_slice),
-    );
-    let mut r2 = row(
-        "1 single pod",
-        "DEL",
-        &dels[0],
-        dels.get(1).map(Vec::as_slice),
-    );
+    let mut r1 = row(name, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
+    let mut r2 = row(name, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
     for (k, t) in all.iter().enumerate() {
         note_failures(&mut r1, t.label, &adds[k]);
         note_failures(&mut r2, t.label, &dels[k]);
