@@ -155,11 +155,16 @@ fn del_own(c: &Ctx) -> CaseResult {
     for _ in 0..2 {
         expect_success(&firewall(c, &net, "DEL", &a, Some(&prev_a)), "firewall DEL")?;
     }
-    ensure(!mentions(c, &ip_a), || {
-        format!("rules of {ip_a} left after DEL: {:?}", filter(c))
+    gone_and_kept(c, "DEL", &ip_a, &ip_b)
+}
+
+/// After `verb`, no rule names `gone` and the rules of `kept` are all there.
+fn gone_and_kept(c: &Ctx, verb: &str, gone: &str, kept: &str) -> CaseResult {
+    ensure(!mentions(c, gone), || {
+        format!("rules of {gone} left after {verb}: {:?}", filter(c))
     })?;
-    ensure(has_pod_rules(c, &ip_b), || {
-        format!("DEL of another pod removed the rules of {ip_b}")
+    ensure(has_pod_rules(c, kept), || {
+        format!("{verb} removed the rules of {kept}, which must stay")
     })
 }
 
@@ -251,12 +256,7 @@ fn gc(c: &Ctx) -> CaseResult {
         first_v4(&prev_s, net.version())?.to_string(),
     );
     c.gc(&net, &[&keep], &["cni.dev/valid-attachments"])?;
-    ensure(!mentions(c, &is), || {
-        format!("GC left the rules of the stale {is}: {:?}", filter(c))
-    })?;
-    ensure(has_pod_rules(c, &ik), || {
-        format!("GC removed the rules of the valid {ik}")
-    })
+    gone_and_kept(c, "GC", &is, &ik)
 }
 
 fn status(c: &Ctx) -> CaseResult {

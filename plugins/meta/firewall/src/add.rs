@@ -6,54 +6,44 @@ use libcni::skel::CmdArgs;
 use libcni::{CniResult, Error, Errors};
 use netfilter::{Backend, Family, driver};
 
+use crate::attached::Attached;
 use crate::backend::{Choice, Used};
-use crate::config::{self, IngressPolicy};
+use crate::config::IngressPolicy;
 use crate::firewalld;
-use crate::pod::{self, Pod};
+use crate::pod;
 use crate::rules::Rules;
 use crate::state::{Record, Store};
 
 /// Run ADD.
 pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
-    let conf = config::load(args)?;
-    let prev = conf.require_prev()?;
-    let pod = Pod::new(&conf.network, args)?;
-    let ips = pod::addresses(prev);
-    // The bridge is checked before anything changes (the reference fails
-    // on it after its accept rules are in place).
-    let isolation = match conf.ingress {
-        IngressPolicy::Open => None,
-        p => Some((p, pod::bridge(prev)?)),
+    let at = Attached::load(args)?;
+    if at.ips.is_empty() {
+        // Nothing to let through or isolate (the reference makes no chain
+        // either).
+        return Ok(at.prev);
     }
-    .filter(|_| !ips.is_empty());
-    if let Some((IngressPolicy::Isolated, bridge)) = &isolation {
-        warn_without_bridge_netfilter(bridge.as_str(), &pod::families(&ips));
+    if let Some((IngressPolicy::Isolated, bridge)) = &at.isolation {
+        warn_without_bridge_netfilter(bridge.as_str(), &pod::families(&at.ips));
     }
-    let choice = Choice::of(conf.backend);
-    let store = Store::new(&conf.data_dir, &conf.network);
+    let choice = Choice::of(at.conf.backend);
+    let store = Store::new(&at.conf.data_dir, &at.conf.network);
     let planned = match choice {
         Choice::Firewalld => Used::Firewalld,
         Choice::Netfilter(b) => Used::from(Backend::choose(b)),
     };
     let mut record = Record {
-        container_id: pod.container.as_str().to_string(),
-        ifname: pod.ifname.as_str().to_string(),
+        container_id: at.pod.container.as_str().to_string(),
+        ifname: at.pod.ifname.as_str().to_string(),
         backend: planned,
-        ips: ips.clone(),
-        zone: (planned == Used::Firewalld).then(|| conf.zone.clone()),
+        ips: at.ips.clone(),
+        zone: (planned == Used::Firewalld).then(|| at.conf.zone.clone()),
     };
     // Recorded before anything changes (ARCHITECTURE.md principle 6): a
     // crash from here on leaves a record that DEL and GC act on.
-    store.write(&pod, &record)?;
-    let mut rules = Rules {
-        pod: &pod,
-        ips: &ips,
-        admin: Some(&conf.admin_chain),
-        isolation,
-        used: None,
-    };
+    store.write(&at.pod, &record)?;
+    let mut rules = at.rules(None);
     let done = match choice {
-        Choice::Firewalld => with_firewalld(&conf.zone, &mut rules),
+        Choice::Firewalld => with_firewalld(&at.conf.zone, &mut rules),
         Choice::Netfilter(explicit) => driver::setup(&rules, explicit)
             .map_err(Error::from)
             .and_then(|used| {
@@ -62,14 +52,14 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
                     return Ok(());
                 }
                 record.backend = Used::from(used);
-                store.write(&pod, &record)
+                store.write(&at.pod, &record)
             }),
     };
     if let Err(e) = done {
-        let _ = store.remove(&pod);
+        let _ = store.remove(&at.pod);
         return Err(e);
     }
-    Ok(prev.clone())
+    Ok(at.prev)
 }
 
 /// The firewalld backend: the addresses become sources of the zone; the
@@ -77,7 +67,7 @@ pub fn run(args: &CmdArgs) -> Result<CniResult, Error> {
 /// writes them with iptables). Nothing is left half-made.
 fn with_firewalld(zone: &str, rules: &mut Rules<'_>) -> Result<(), Error> {
     let fw = firewalld::connect()?;
-    let sources: Vec<String> = rules.ips.iter().map(|ip| firewalld::source(*ip)).collect();
+    let sources = firewalld::sources(rules.ips);
     firewalld::add(&fw, zone, &sources)?;
     rules.admin = None;
     if rules.isolation.is_some()

@@ -8,45 +8,33 @@ use libcni::Error;
 use libcni::skel::CmdArgs;
 use netfilter::{FirewallError, driver};
 
+use crate::attached::Attached;
 use crate::backend::{Choice, Used};
-use crate::config::{self, IngressPolicy};
-use crate::pod::{self, Pod};
-use crate::rules::Rules;
 use crate::state::Store;
 use crate::{code, firewalld};
 
 /// Run CHECK.
 pub fn run(args: &CmdArgs) -> Result<(), Error> {
-    let conf = config::load(args)?;
-    let prev = conf.require_prev()?;
-    let pod = Pod::new(&conf.network, args)?;
-    let ips = pod::addresses(prev);
-    let isolation = match conf.ingress {
-        IngressPolicy::Open => None,
-        p => Some((p, pod::bridge(prev)?)),
+    let at = Attached::load(args)?;
+    if at.ips.is_empty() {
+        return Ok(());
     }
-    .filter(|_| !ips.is_empty());
-    let recorded = Store::new(&conf.data_dir, &conf.network)
-        .read(&pod)?
+    let recorded = Store::new(&at.conf.data_dir, &at.conf.network)
+        .read(&at.pod)?
         .map(|r| r.backend);
+    let choice = Choice::of(at.conf.backend);
     let firewalld = match recorded {
         Some(u) => u == Used::Firewalld,
-        None => Choice::of(conf.backend) == Choice::Firewalld,
+        None => choice == Choice::Firewalld,
     };
-    let mut rules = Rules {
-        pod: &pod,
-        ips: &ips,
-        admin: Some(&conf.admin_chain),
-        isolation,
-        used: recorded,
-    };
+    let mut rules = at.rules(recorded);
     let explicit = recorded
         .and_then(Used::netfilter)
-        .or_else(|| Choice::of(conf.backend).netfilter());
+        .or_else(|| choice.netfilter());
     if firewalld {
         let fw = firewalld::connect()?;
-        let sources: Vec<String> = ips.iter().map(|ip| firewalld::source(*ip)).collect();
-        firewalld::check(&fw, &conf.zone, &sources)?;
+        let sources = firewalld::sources(&at.ips);
+        firewalld::check(&fw, &at.conf.zone, &sources)?;
         rules.admin = None;
         if rules.isolation.is_none() {
             return Ok(());

@@ -15,6 +15,7 @@
 //!   [`firewalld`]: zone sources over D-Bus.
 
 mod add;
+mod attached;
 pub mod backend;
 mod check;
 pub mod code;

@@ -73,7 +73,7 @@ fn remove_sources(zone: &str, ips: &[IpAddr], errs: &mut Errors) {
     }
     match firewalld::connect() {
         Ok(fw) => {
-            let sources: Vec<String> = ips.iter().map(|ip| firewalld::source(*ip)).collect();
+            let sources = firewalld::sources(ips);
             firewalld::remove(&fw, zone, &sources, errs);
         }
         Err(e) => errs.push(e),

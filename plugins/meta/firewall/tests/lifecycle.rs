@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use cni_sandbox::{Call, Sandbox, nft_all_rules, plugin_dir};
@@ -275,16 +274,7 @@ fn no_ip6tables_is_fine_for_ipv4() {
     }
     std::fs::copy("/usr/sbin/nft", sbin.join("nft")).unwrap();
     let wrapper: PathBuf = sb.dir().join("firewall");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind \"$0\" /usr/sbin && exec \"$1\"' {} {}\n",
-            sbin.display(),
-            ours().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    with_sbin(&wrapper, &sbin, &ours());
     let pod = sb.pod();
     let c = conf(
         "n",
@@ -300,16 +290,7 @@ fn no_ip6tables_is_fine_for_ipv4() {
     let (v4, _) = filter(&sb);
     assert!(mentioning(&v4, "10.88.0.2").is_empty());
     // The reference cannot even start there.
-    let run = std::fs::write(
-        sb.dir().join("ref"),
-        format!(
-            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind \"$0\" /usr/sbin && exec \"$1\"' {} {}\n",
-            sbin.display(),
-            reference().display()
-        ),
-    );
-    run.unwrap();
-    std::fs::set_permissions(sb.dir().join("ref"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    with_sbin(&sb.dir().join("ref"), &sbin, &reference());
     let r = call(&sb, &sb.dir().join("ref"), "ADD", "c1", &pod, &c);
     assert!(
         !r.ok(),

@@ -6,31 +6,20 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use cni_sandbox::{Netns, Sandbox, TcpServer, nft_all_rules, nft_rules, plugin_path};
+use cni_sandbox::{Sandbox, TcpServer, nft_all_rules, nft_rules, plugin_path};
 use common::*;
 use serde_json::{Value, json};
 
-/// A plugin directory whose binaries run in a private mount namespace
-/// where /usr/sbin holds nothing but `nft`. netfilter looks for tools only
-/// in absolute system directories (/usr/sbin, /sbin, /usr/bin, /bin,
-/// /usr/local/...; /sbin is /usr/sbin here and no iptables lives in the
-/// others), so a PATH without them would prove nothing.
+/// A plugin directory whose binaries run where /usr/sbin holds nothing
+/// but `nft` ([`with_sbin`]).
 fn without_iptables(sb: &Sandbox) -> PathBuf {
     let sbin = sb.subdir("sbin");
     std::fs::copy("/usr/sbin/nft", sbin.join("nft")).unwrap();
     let bin = sb.subdir("bin");
     for name in ["bridge", "host-local", "firewall", "loopback", "portmap"] {
-        let script = format!(
-            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind \"$0\" /usr/sbin && exec \"$1\"' {} {}\n",
-            sbin.display(),
-            plugin_path(name).display()
-        );
-        let p = bin.join(name);
-        std::fs::write(&p, script).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        with_sbin(&bin.join(name), &sbin, &plugin_path(name));
     }
     // The wrapper really hides them.
     let (ok, out, _) = sb.host.sh(&format!(
@@ -43,59 +32,6 @@ fn without_iptables(sb: &Sandbox) -> PathBuf {
         "{ok}"
     );
     bin
-}
-
-/// The network of this test: bridge (masquerade, which then uses nftables
-/// too) and firewall, through `dir`.
-fn network(node: &Node, dir: &Path, name: &str, bridge: &str, subnet: &str) -> Runner {
-    let list = node.network(
-        name,
-        bridge,
-        subnet,
-        Some(json!({"ingressPolicy": "same-bridge"})),
-    );
-    Runner {
-        list,
-        dir: dir.to_path_buf(),
-    }
-}
-
-struct Runner {
-    list: libcni::runtime::ConfList,
-    dir: PathBuf,
-}
-
-impl Runner {
-    fn rt(&self, node: &Node) -> libcni::runtime::CniConfig {
-        libcni::runtime::CniConfig::new([self.dir.clone()]).with_cache_dir(node.sb.dir().join("c"))
-    }
-
-    fn add(&self, node: &Node, cid: &str) -> (Netns, std::net::IpAddr) {
-        let pod = node.sb.pod();
-        let rt = libcni::runtime::RuntimeConf::new(cid, pod.path_str(), "eth0");
-        let r = node
-            .sb
-            .host
-            .run(|| self.rt(node).add_network_list(&self.list, &rt))
-            .unwrap_or_else(|e| panic!("ADD {cid}: {e:?}"));
-        (pod, r.ips[0].address.addr())
-    }
-
-    fn check(&self, node: &Node, cid: &str, pod: &Netns) {
-        let rt = libcni::runtime::RuntimeConf::new(cid, pod.path_str(), "eth0");
-        node.sb
-            .host
-            .run(|| self.rt(node).check_network_list(&self.list, &rt))
-            .unwrap();
-    }
-
-    fn del(&self, node: &Node, cid: &str, pod: &Netns) {
-        let rt = libcni::runtime::RuntimeConf::new(cid, pod.path_str(), "eth0");
-        node.sb
-            .host
-            .run(|| self.rt(node).del_network_list(&self.list, &rt))
-            .unwrap();
-    }
 }
 
 fn comment(r: &Value) -> &str {
@@ -111,6 +47,7 @@ fn text(r: &Value) -> String {
 fn nftables_backend_on_a_node_without_iptables() {
     let node = Node::new();
     let dir = without_iptables(&node.sb);
+    let node = node.with_plugins(dir);
     node.sb.host.sh_ok(
         "nft add table inet filter && \
          nft add chain inet filter forward '{ type filter hook forward priority 0; policy drop; }' && \
@@ -118,10 +55,11 @@ fn nftables_backend_on_a_node_without_iptables() {
     );
     let out = node.sb.outside();
     let uplink = TcpServer::start(&out, "192.0.2.2:0".parse().unwrap());
-    let a = network(&node, &dir, "neta", "cnibra", "10.88.1.0/24");
-    let b = network(&node, &dir, "netb", "cnibrb", "10.88.2.0/24");
-    let (a1, a1_ip) = a.add(&node, "a1");
-    let (b1, b1_ip) = b.add(&node, "b1");
+    let policy = Some(json!({"ingressPolicy": "same-bridge"}));
+    let a = node.network("neta", "cnibra", "10.88.1.0/24", policy.clone());
+    let b = node.network("netb", "cnibrb", "10.88.2.0/24", policy);
+    let (a1, a1_ip) = node.add(&a, "a1");
+    let (b1, b1_ip) = node.add(&b, "b1");
     let in_b = TcpServer::start(&b1, SocketAddr::new(b1_ip, 0));
     assert!(reaches(&a1, uplink.addr), "the node's drop policy won");
     assert!(reaches(&b1, uplink.addr));
@@ -129,7 +67,7 @@ fn nftables_backend_on_a_node_without_iptables() {
         blocked(&a1, in_b.addr),
         "same-bridge let traffic cross bridges"
     );
-    a.check(&node, "a1", &a1);
+    node.check(&a, "a1", &a1).unwrap();
 
     // What `nft list ruleset` shows: no iptables table at all; in the
     // node's table the jumps come first (isolation above the accept
@@ -167,8 +105,8 @@ fn nftables_backend_on_a_node_without_iptables() {
     }
 
     // DEL leaves no rule of the pods; the shared chains and jumps stay.
-    a.del(&node, "a1", &a1);
-    b.del(&node, "b1", &b1);
+    node.del(&a, "a1", &a1);
+    node.del(&b, "b1", &b1);
     let left: Vec<Value> = nft_all_rules(&node.sb.host)
         .into_iter()
         .filter(|r| comment(r).contains("id: a1") || comment(r).contains("id: b1"))

@@ -69,6 +69,11 @@ pub fn source(ip: std::net::IpAddr) -> String {
     ipnet::IpNet::from(ip).to_string()
 }
 
+/// The sources of every address.
+pub fn sources(ips: &[std::net::IpAddr]) -> Vec<String> {
+    ips.iter().map(|ip| source(*ip)).collect()
+}
+
 /// Bind every source to `zone` (already bound is fine). On a failure the
 /// sources this call bound are unbound again.
 pub fn add(z: &impl Zones, zone: &str, sources: &[String]) -> Result<(), Error> {

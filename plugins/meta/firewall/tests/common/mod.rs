@@ -122,6 +122,7 @@ pub struct Node {
     pub state: PathBuf,
     ipam: PathBuf,
     cache: PathBuf,
+    plugins: PathBuf,
 }
 
 impl Node {
@@ -131,8 +132,15 @@ impl Node {
             state: sb.subdir("firewall"),
             ipam: sb.subdir("ipam"),
             cache: sb.subdir("cache"),
+            plugins: plugin_dir(),
             sb,
         }
+    }
+
+    /// Run the plugins of `dir` instead of our build's.
+    pub fn with_plugins(mut self, dir: PathBuf) -> Node {
+        self.plugins = dir;
+        self
     }
 
     /// Set the FORWARD policy of both families to DROP, as Docker or a
@@ -169,7 +177,7 @@ impl Node {
     }
 
     fn runtime(&self) -> libcni::runtime::CniConfig {
-        libcni::runtime::CniConfig::new([plugin_dir()]).with_cache_dir(&self.cache)
+        libcni::runtime::CniConfig::new([self.plugins.clone()]).with_cache_dir(&self.cache)
     }
 
     /// ADD container `cid` in a new pod namespace; its first address.
@@ -217,4 +225,20 @@ pub fn reaches(from: &Netns, to: std::net::SocketAddr) -> bool {
 /// Whether it does not: one short attempt (a drop shows as a timeout).
 pub fn blocked(from: &Netns, to: std::net::SocketAddr) -> bool {
     cni_sandbox::tcp_probe(from, to, std::time::Duration::from_millis(700)).is_err()
+}
+
+/// Write an executable `wrapper` that runs `real` in a private mount
+/// namespace whose /usr/sbin is `sbin` (/sbin is /usr/sbin on this
+/// system). netfilter looks for tools only in absolute system directories
+/// (/usr/sbin, /sbin, /usr/bin, /bin, /usr/local/...), so a PATH without
+/// them would prove nothing; this hides them for real.
+pub fn with_sbin(wrapper: &Path, sbin: &Path, real: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = format!(
+        "#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind \"$0\" /usr/sbin && exec \"$1\"' {} {}\n",
+        sbin.display(),
+        real.display()
+    );
+    std::fs::write(wrapper, script).unwrap();
+    std::fs::set_permissions(wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
