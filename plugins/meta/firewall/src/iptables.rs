@@ -53,8 +53,9 @@ pub const ISOLATION_COMMENT: &str =
 /// The one comment of every isolation rule before v1.7.0.
 pub const OLD_ISOLATION_COMMENT: &str = "CNI firewall plugin rules (ingressPolicy: same-bridge)";
 
-/// The lock serializing the creation of the shared chains.
-const SETUP_LOCK: &str = "/run/cni-firewall-setup.lock";
+/// The lock serializing the creation of the shared chains and jumps (both
+/// backends).
+pub const SETUP_LOCK: &str = "/run/cni-firewall-setup.lock";
 
 /// The comment of the isolation rules that depend on the policy.
 pub fn policy_comment(policy: IngressPolicy) -> String {

@@ -61,14 +61,14 @@ use nftables::batch::Batch;
 use nftables::schema::{NfCmd, NfListObject, Rule as NftRule};
 use nftables::types::{NfFamily, NfHook};
 
-use netfilter::driver::iptables::shared::InKernel;
+use netfilter::driver::iptables::shared::{InKernel, lock};
 use netfilter::nft::build::{chain, filter_chain, table};
 use netfilter::probe::{ChainInfo, Hook, Prober, RuleInfo, RuleList};
 use netfilter::{ChainName, Driver, Family, FirewallError, IfName, TableFamily, nft};
 
 use crate::config::IngressPolicy;
 use crate::iptables::FilterRules;
-use crate::iptables::{ADMIN_COMMENT, ISOLATION_COMMENT, RULES_COMMENT};
+use crate::iptables::{ADMIN_COMMENT, ISOLATION_COMMENT, RULES_COMMENT, SETUP_LOCK};
 use crate::pod::Pod;
 use rules::{ADMIN, Anchor, BASE, CHAIN, STAGE_1, STAGE_2, TABLE};
 
@@ -192,8 +192,14 @@ fn delete(b: &mut Batch<'static>, a: &Anchor, chain: &'static str, handle: u64) 
 }
 
 impl NftRules<'_> {
-    /// The setup transaction, from what the kernel holds now.
-    fn batch(&self, p: &mut Prober, anchors: &[Anchor]) -> Result<Batch<'static>, FirewallError> {
+    /// The setup transaction, from what the kernel holds now, and whether
+    /// it changes node-level state (a jump, a shared chain's jump).
+    fn batch(
+        &self,
+        p: &mut Prober,
+        anchors: &[Anchor],
+    ) -> Result<(Batch<'static>, bool), FirewallError> {
+        let mut node_level = false;
         let mut b = Batch::new();
         b.add(table(NfFamily::INet, TABLE));
         b.add(NfListObject::Chain(filter_chain(
@@ -218,6 +224,7 @@ impl NftRules<'_> {
                 }
                 let have = listed(p, a, CHAIN)?;
                 if !jumps_to(&have, ADMIN) {
+                    node_level = true;
                     insert(&mut b, a.rule(CHAIN, rules::jump_to(ADMIN), ADMIN_COMMENT));
                 }
                 // A repeated ADD replaces the attachment's rules.
@@ -231,6 +238,7 @@ impl NftRules<'_> {
                 }
                 for (base, have) in &bases {
                     if !jumps_to(have, CHAIN) {
+                        node_level = true;
                         insert(
                             &mut b,
                             a.base_rule(base, rules::jump_to(CHAIN), RULES_COMMENT),
@@ -251,11 +259,13 @@ impl NftRules<'_> {
                             && h.target.as_deref() == r.target
                     });
                     if !present {
+                        node_level = true;
                         insert(&mut b, a.rule(r.chain, r.expr, r.comment));
                     }
                 }
                 for (base, have) in &bases {
                     if !jumps_to(have, STAGE_1) {
+                        node_level = true;
                         insert(
                             &mut b,
                             a.base_rule(base, rules::jump_to(STAGE_1), ISOLATION_COMMENT),
@@ -264,7 +274,7 @@ impl NftRules<'_> {
                 }
             }
         }
-        Ok(b)
+        Ok((b, node_level))
     }
 }
 
@@ -303,7 +313,19 @@ impl Driver for NftRules<'_> {
     fn setup(&self) -> Result<(), FirewallError> {
         let (mut p, chains) = open()?;
         let (anchors, skipped) = anchors(&chains);
-        nft::apply(&self.batch(&mut p, &anchors)?)?;
+        {
+            let (mut batch, node_level) = self.batch(&mut p, &anchors)?;
+            // Jumps are added under the lock, decided on a read made while
+            // holding it, so two first pods cannot both add one. It is
+            // released before the iptables-nft part, which takes it again
+            // (an flock is per open file: taking it twice would wait on
+            // ourselves).
+            let held = node_level.then(|| lock(SETUP_LOCK)).flatten();
+            if held.is_some() {
+                batch = self.batch(&mut p, &anchors)?.0;
+            }
+            nft::apply(&batch)?;
+        }
         let ips = of_families(self.ips, &iptables_nft_families(&skipped));
         if ips.is_empty() {
             return Ok(());

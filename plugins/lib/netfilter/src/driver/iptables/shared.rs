@@ -419,10 +419,12 @@ fn builtins_exist(layout: &Layout, seen: &Seen) -> bool {
         .all(|c| seen.has_chain(c))
 }
 
-/// Take `path` (an flock held until the file is dropped). A lock that
-/// cannot be taken is reported and skipped: the retry on a refused commit
-/// still keeps the chains consistent.
-fn lock(path: &str) -> Option<File> {
+/// Take `path` (an flock held until the file is dropped), to serialize
+/// node-level changes: shared chains and the jumps to them, which two
+/// first attachments racing would both add. A lock that cannot be taken
+/// is reported and skipped: the retry on a refused commit still keeps the
+/// chains consistent.
+pub fn lock(path: &str) -> Option<File> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
