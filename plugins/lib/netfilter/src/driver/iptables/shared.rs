@@ -31,6 +31,8 @@
 //! Like the rest of the driver, a family whose iptables is not installed
 //! holds nothing to remove.
 
+mod seen;
+
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -39,12 +41,11 @@ use libcni::Errors;
 use super::super::Driver;
 use super::installed;
 use crate::error::FirewallError;
-use crate::iptables::nftenc::{self, Encoded};
-use crate::iptables::{Dump, RestoreScript, Rule, SavedRule, Table, run};
+use crate::iptables::{RestoreScript, Rule, Table, run};
 use crate::nfbatch::NfBatch;
-use crate::probe::{Prober, RuleList};
-use crate::tools::{self, IptablesVariant};
+use crate::probe::Prober;
 use crate::types::{ChainName, Family};
+use seen::{Rules, Seen};
 
 /// How often a commit refused by a concurrent change is retried.
 const ATTEMPTS: usize = 3;
@@ -247,121 +248,6 @@ fn check<R: SharedRules>(rules: &R, mode: Mode) -> Result<(), FirewallError> {
         }
     }
     Ok(())
-}
-
-/// A rule as read: its position in `Seen::rules` of its chain.
-type At = (usize, usize);
-
-/// The chains of one family as read, from the kernel or from a listing.
-#[derive(Debug)]
-struct Seen {
-    chains: Vec<(String, Option<Rules>)>,
-}
-
-/// One chain's rules as read.
-#[derive(Debug)]
-enum Rules {
-    /// Over nfnetlink: handle and expressions of each.
-    Kernel(Vec<(u64, Vec<u8>)>),
-    /// From `iptables -S`.
-    Saved(Vec<SavedRule>),
-}
-
-impl Seen {
-    /// Read the chains `layout` involves: over nfnetlink on iptables-nft
-    /// when the kernel answers for every one, else with one listing.
-    fn read(
-        table: Table,
-        family: Family,
-        layout: &Layout,
-        prober: &mut Option<Prober>,
-        mode: Mode,
-    ) -> Result<Seen, FirewallError> {
-        let kernel =
-            mode == Mode::Kernel || tools::iptables_variant(family) == IptablesVariant::Nft;
-        if kernel && let Some(seen) = Seen::from_kernel(table, family, layout, prober) {
-            return Ok(seen);
-        }
-        if mode == Mode::Kernel {
-            return Err(FirewallError::Unavailable(format!(
-                "the {} {} table cannot be read over nfnetlink",
-                family.label(),
-                table.as_str()
-            )));
-        }
-        Ok(Seen::from_listing(&run::list_table(family, table)?, layout))
-    }
-
-    fn from_kernel(
-        table: Table,
-        family: Family,
-        layout: &Layout,
-        prober: &mut Option<Prober>,
-    ) -> Option<Seen> {
-        let p = prober.as_mut()?;
-        let mut chains = vec![];
-        for c in layout.involved() {
-            let rules = match p.rules(family, table.as_str(), c.as_str()) {
-                RuleList::Unknown => return None,
-                RuleList::Absent => None,
-                RuleList::Rules(list) => Some(Rules::Kernel(
-                    list.into_iter()
-                        .map(|r| (r.handle, r.expressions))
-                        .collect(),
-                )),
-            };
-            chains.push((c.as_str().to_string(), rules));
-        }
-        Some(Seen { chains })
-    }
-
-    fn from_listing(dump: &Dump, layout: &Layout) -> Seen {
-        let chains = layout
-            .involved()
-            .into_iter()
-            .map(|c| {
-                let rules = dump
-                    .has_chain(c.as_str())
-                    .then(|| Rules::Saved(dump.rules_in(c.as_str()).cloned().collect()));
-                (c.as_str().to_string(), rules)
-            })
-            .collect();
-        Seen { chains }
-    }
-
-    fn kernel(&self) -> bool {
-        self.chains
-            .iter()
-            .any(|(_, r)| matches!(r, Some(Rules::Kernel(_))))
-    }
-
-    fn has_chain(&self, c: &ChainName) -> bool {
-        self.chains
-            .iter()
-            .any(|(n, r)| n == c.as_str() && r.is_some())
-    }
-
-    /// The first rule of `p`'s chain that is `p` in any of its forms, not
-    /// in `taken`.
-    fn find(&self, p: &Placed, family: Family, taken: &[At]) -> Option<At> {
-        let ci = self
-            .chains
-            .iter()
-            .position(|(n, _)| n == p.chain.as_str())?;
-        let encoded: Vec<Encoded> = p
-            .forms()
-            .filter_map(|r| nftenc::encode(r, family).ok())
-            .collect();
-        let hit = match self.chains[ci].1.as_ref()? {
-            Rules::Kernel(list) => list.iter().enumerate().position(|(i, (_, e))| {
-                !taken.contains(&(ci, i)) && encoded.iter().any(|x| nftenc::same_expressions(e, x))
-            }),
-            Rules::Saved(list) => list.iter().enumerate().position(|(i, s)| {
-                !taken.contains(&(ci, i)) && p.forms().any(|r| r.is_saved_as(s, family))
-            }),
-        }?;
-        Some((ci, hit))
-    }
 }
 
 /// What one family lacks.
@@ -616,74 +502,4 @@ fn remove_with<R: SharedRules>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::iptables::{Target, save};
-    use crate::types::Comment;
-
-    fn ch(s: &str) -> ChainName {
-        ChainName::new(s).unwrap()
-    }
-
-    fn layout() -> Layout {
-        let fwd = ch("CNI-FORWARD");
-        let jump = Rule::new(Target::Jump(fwd.clone())).comment(Comment::new("c").unwrap());
-        Layout {
-            chains: vec![fwd.clone()],
-            shared: vec![Placed::new(ch("FORWARD"), jump, Place::Head)],
-            own: vec![
-                Placed::new(
-                    fwd.clone(),
-                    Rule::new(Target::Accept).source("10.0.0.2/32".parse().unwrap(), false),
-                    Place::Tail,
-                ),
-                Placed::new(
-                    fwd,
-                    Rule::new(Target::Accept).source("10.0.0.2/32".parse().unwrap(), false),
-                    Place::Tail,
-                ),
-            ],
-        }
-    }
-
-    #[test]
-    fn missing_counts_identical_own_rules_once_each() {
-        let l = layout();
-        let dump = save::parse(
-            "-P FORWARD ACCEPT\n-N CNI-FORWARD\n-A FORWARD -m comment --comment c -j CNI-FORWARD\n-A CNI-FORWARD -s 10.0.0.2/32 -j ACCEPT\n",
-        )
-        .unwrap();
-        let seen = Seen::from_listing(&dump, &l);
-        let m = missing(&l, &seen, Family::V4);
-        assert!(m.chains.is_empty());
-        assert!(m.shared.is_empty());
-        // One of the two identical rules is there; the other is missing.
-        assert_eq!(m.own.len(), 1);
-        assert!(builtins_exist(&l, &seen));
-        let empty = Seen::from_listing(&save::parse("").unwrap(), &l);
-        let m = missing(&l, &empty, Family::V4);
-        assert_eq!(m.chains.len(), 1);
-        assert_eq!(m.shared.len(), 1);
-        assert_eq!(m.own.len(), 2);
-        assert!(!builtins_exist(&l, &empty));
-    }
-
-    #[test]
-    fn older_forms_count_as_present() {
-        let fwd = ch("X");
-        let p = Placed::new(
-            fwd,
-            Rule::new(Target::Return).comment(Comment::new("new").unwrap()),
-            Place::Tail,
-        )
-        .or(Rule::new(Target::Return).comment(Comment::new("old").unwrap()));
-        let l = Layout {
-            chains: vec![],
-            shared: vec![p],
-            own: vec![],
-        };
-        let dump = save::parse("-N X\n-A X -m comment --comment old -j RETURN\n").unwrap();
-        let seen = Seen::from_listing(&dump, &l);
-        assert!(missing(&l, &seen, Family::V4).is_empty());
-    }
-}
+mod tests;
