@@ -1,8 +1,8 @@
 # Convenience targets; the work is done by cargo and the scripts in scripts/.
 #
 #   make release            build every binary into target/release
-#   make install            copy bridge host-local portmap loopback ptp tuning
-#                           bandwidth cnitool from target/release into
+#   make install            copy bridge host-local portmap loopback ptp firewall
+#                           tuning bandwidth cnitool from target/release into
 #                           $(DESTDIR)$(BINDIR) (default /opt/cni/bin)
 #   make install-conf       copy examples/conf/10-cni-rs.conflist into
 #                           $(DESTDIR)$(CONFDIR) (default /etc/cni/net.d); FORCE=1 replaces

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the runnable examples against one plugin directory, in sequence, and
-# report each: examples/single-node, multi-node, podman, containerd.
+# report each: examples/single-node, multi-node, podman, podman-network,
+# containerd.
 #
-#   scripts/test-examples.sh [EXAMPLE...]      (as root; default: all four)
+#   scripts/test-examples.sh [EXAMPLE...]      (as root; default: all five)
 #
 # CNI_PLUGIN_DIR picks the plugins (default <repo>/target/release when it
 # holds `bridge`, else <repo>/target/debug; /usr/lib/cni runs the Debian
@@ -29,7 +30,7 @@ fi
 export CNI_PLUGIN_DIR
 
 examples=("$@")
-[ "${#examples[@]}" = 0 ] && examples=(single-node multi-node podman containerd)
+[ "${#examples[@]}" = 0 ] && examples=(single-node multi-node podman podman-network containerd)
 
 echo "== examples against $CNI_PLUGIN_DIR"
 failed=()

@@ -19,12 +19,13 @@ use crate::ctx::Ctx;
 use crate::shape;
 
 /// The plugins the suite drives.
-pub const PLUGINS: [&str; 7] = [
+pub const PLUGINS: [&str; 8] = [
     "bridge",
     "host-local",
     "portmap",
     "loopback",
     "ptp",
+    "firewall",
     "tuning",
     "bandwidth",
 ];

@@ -19,13 +19,14 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-const PLUGINS: [&str; 6] = [
+const PLUGINS: [&str; 7] = [
     "bridge",
     "host-local",
     "portmap",
     "loopback",
     "bandwidth",
     "ptp",
+    "firewall",
 ];
 
 /// A plugin directory where `plugin` runs `body` (a `sh` script with
@@ -411,5 +412,42 @@ fn ptp_check_that_checks_nothing() {
 exec "$REAL""#,
         &["check/ptp/fails-after-route-drift"],
         &["check/ptp/passes-after-add"],
+    );
+}
+
+/// firewall ADD that reports success but writes no accept rule.
+#[test]
+fn firewall_adding_nothing() {
+    expect_caught(
+        "firewall",
+        r#"if [ "$CNI_COMMAND" = ADD ]; then
+  out=$("$REAL"); rc=$?
+  iptables -F CNI-FORWARD
+  printf '%s\n' "$out"; exit $rc
+fi
+exec "$REAL""#,
+        &[
+            "add/firewall/accepts-and-passes-prev-result",
+            "datapath/firewall/forward-drop-to-outside",
+            "check/firewall/after-add",
+        ],
+        &["bad-input/firewall/unknown-backend"],
+    );
+}
+
+/// firewall DEL that removes every pod's rules, and CHECK that checks
+/// nothing.
+#[test]
+fn firewall_del_too_much_check_nothing() {
+    expect_caught(
+        "firewall",
+        r#"[ "$CNI_COMMAND" = CHECK ] && exit 0
+if [ "$CNI_COMMAND" = DEL ]; then "$REAL"; rc=$?; iptables -F CNI-FORWARD; exit $rc; fi
+exec "$REAL""#,
+        &[
+            "del/firewall/removes-only-its-rules",
+            "check/firewall/notices-a-missing-rule",
+        ],
+        &["add/firewall/accepts-and-passes-prev-result"],
     );
 }

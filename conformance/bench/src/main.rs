@@ -43,8 +43,9 @@ struct Args {
     baseline: Option<PathBuf>,
     /// Scenarios to run, comma separated: 1 single pod, 2 growth, 3
     /// parallel, 4 bridge+portmap growth, 5 check, 6 version, 7 the k3s
-    /// chain (bridge + portmap + bandwidth), 8 kind (ptp + portmap).
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
+    /// chain (bridge + portmap + bandwidth), 8 kind (ptp + portmap), 9
+    /// podman's chain (bridge + portmap + firewall + tuning).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Pods for scenarios 2 and 4.
     #[arg(long, default_value_t = 200)]
@@ -95,8 +96,9 @@ fn main() {
             6 => scenarios::version(&ours, b, &o),
             7 => scenarios::k3s_chain(&ours, b, &o),
             8 => scenarios::kind(&ours, b, &o),
+            9 => scenarios::podman(&ours, b, &o),
             other => {
-                eprintln!("unknown scenario {other}; use 1-8");
+                eprintln!("unknown scenario {other}; use 1-9");
                 Vec::new()
             }
         });

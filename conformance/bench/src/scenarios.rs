@@ -108,6 +108,24 @@ pub fn k3s_chain(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     add_del_each("7 k3s chain", &all, &nets, o, Some(21000))
 }
 
+/// Scenario 9: podman's chain (`podman network create`): bridge with
+/// ipMasq and hairpinMode, portmap, firewall with `"backend": ""`, and
+/// tuning when both directories have it; one pod with one host port, ADD
+/// then DEL.
+pub fn podman(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let tuning = all.iter().all(|t| t.dir.join("tuning").is_file());
+    let nets: Vec<Network> = all.iter().map(|t| t.podman_network(tuning)).collect();
+    let mut rows = add_del_each("9 podman chain", &all, &nets, o, Some(8080));
+    let chain: Vec<&str> = nets[0]
+        .plugins
+        .iter()
+        .filter_map(|p| p["type"].as_str())
+        .collect();
+    rows[0].notes.push(format!("chain: {}", chain.join(", ")));
+    rows
+}
+
 /// ADD then DEL of one pod on each target's network (`nets[k]` for
 /// `all[k]`), a fresh pod netns each time, `o.iterations` times,
 /// alternating which side goes first; `host_port` maps one TCP port

@@ -90,6 +90,22 @@ impl Target {
         Network { name, plugins }
     }
 
+    /// podman's network (`podman network create`, CNI backend): bridge
+    /// with ipMasq and hairpinMode, portmap, firewall with
+    /// `"backend": ""`, then tuning when `tuning` is set.
+    pub fn podman_network(&self, tuning: bool) -> Network {
+        let mut net = self.network(true, false);
+        net.plugins[0]["hairpinMode"] = json!(true);
+        net.plugins
+            .push(json!({"type": "portmap", "capabilities": {"portMappings": true}}));
+        net.plugins.push(json!({"type": "firewall", "backend": "",
+            "dataDir": self.state.join("firewall").to_string_lossy()}));
+        if tuning {
+            net.plugins.push(json!({"type": "tuning"}));
+        }
+        net
+    }
+
     fn env(&self, cmd: &str, cid: &str, netns: &str) -> Vec<(&'static str, String)> {
         vec![
             ("CNI_COMMAND", cmd.to_string()),

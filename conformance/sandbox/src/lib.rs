@@ -14,7 +14,7 @@
 //! firewall listings ([`iptables_nat`], [`nft_rules`], ...), kernel
 //! feature probes ([`kernel_has_vlan_filtering`]), what an attachment
 //! leaves on a node and an outside namespace to reach ([`nat_rules`],
-//! [`outside`], [`tcp_retry`]), the VERSION
+//! [`Sandbox::outside`], [`tcp_retry`]), the VERSION
 //! probe ([`supported_versions`]), reading ADD results
 //! ([`result_addresses`]) and host-local stores ([`ipam_records`]), and
 //! the median of measurements, and [`firewalld`]: a real firewalld on a
@@ -46,13 +46,16 @@ pub use net::{
 pub use netns::Netns;
 pub use node::{
     CALL_TIMEOUT, PluginNode, dir_names, global_addrs, merge, nat_rules, nft_attachment_rules,
-    outside, route_lines, tcp_fails, tcp_retry, veth_names, wait_not_tentative, with_prev,
+    route_lines, tcp_fails, tcp_retry, veth_names, wait_not_tentative, with_prev,
 };
 pub use plugin::{
     Call, PluginRun, cmd_args, plugin_dir, plugin_path, reference_dir, reference_plugin,
 };
 pub use result::{result_addresses, result_ip};
-pub use rules::{iptables_nat, nft_all_rules, nft_family_rules, nft_items, nft_rules, nft_ruleset};
+pub use rules::{
+    iptables_nat, iptables_table, nft_all_rules, nft_family_rules, nft_items, nft_rules,
+    nft_ruleset,
+};
 pub use store::ipam_records;
 pub use version::{answers_version, supported_versions};
 
@@ -99,6 +102,27 @@ impl Sandbox {
     /// Another namespace beside the host (an "outside" peer, a second node).
     pub fn extra(&self, role: &str) -> Netns {
         Netns::new(role).expect("creating a netns")
+    }
+
+    /// An "outside" namespace routed from the fake host: host side `vout`
+    /// 192.0.2.1/24 + 2001:db8:99::1/64, outside 192.0.2.2 +
+    /// 2001:db8:99::2 with no route back to the pod networks (so only
+    /// masqueraded traffic gets an answer).
+    pub fn outside(&self) -> Netns {
+        let out = self.extra("out");
+        let host = self.host.name();
+        out.sh_ok(&format!(
+            "ip link add eth0 type veth peer name vout netns {host} && \
+             sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && \
+             ip addr add 192.0.2.2/24 dev eth0 && \
+             ip addr add 2001:db8:99::2/64 dev eth0 nodad && ip link set eth0 up"
+        ));
+        self.host.sh_ok(
+            "sysctl -qw net.ipv6.conf.vout.accept_dad=0 && \
+             ip addr add 192.0.2.1/24 dev vout && \
+             ip addr add 2001:db8:99::1/64 dev vout nodad && ip link set vout up",
+        );
+        out
     }
 
     /// The sandbox's private temp directory.

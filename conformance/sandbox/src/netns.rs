@@ -279,6 +279,11 @@ impl Netns {
         crate::rules::iptables_nat(self, v6)
     }
 
+    /// The same for the filter table ([`crate::iptables_table`]).
+    pub fn iptables_filter(&self, v6: bool) -> Vec<String> {
+        crate::rules::iptables_table(self, "filter", v6)
+    }
+
     /// The nftables ruleset as JSON (`nft -j list ruleset`,
     /// [`crate::nft_ruleset`]).
     pub fn nft_ruleset(&self) -> Value {

@@ -249,27 +249,6 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     out
 }
 
-/// An "outside" namespace routed from `sb`'s fake host: host side `vout`
-/// 192.0.2.1/24 + 2001:db8:99::1/64, outside `eth0` 192.0.2.2 +
-/// 2001:db8:99::2 (documentation prefixes, never routed), with no route
-/// back to any pod network, so only masqueraded traffic gets an answer.
-pub fn outside(sb: &Sandbox) -> Netns {
-    let out = sb.extra("out");
-    let host = sb.host.name();
-    out.sh_ok(&format!(
-        "ip link add eth0 type veth peer name vout netns {host} && \
-         sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && \
-         ip addr add 192.0.2.2/24 dev eth0 && \
-         ip addr add 2001:db8:99::2/64 dev eth0 nodad && ip link set eth0 up"
-    ));
-    sb.host.sh_ok(
-        "sysctl -qw net.ipv6.conf.vout.accept_dad=0 && \
-         ip addr add 192.0.2.1/24 dev vout && \
-         ip addr add 2001:db8:99::1/64 dev vout nodad && ip link set vout up",
-    );
-    out
-}
-
 /// TCP probe with a bounded retry (a few short attempts; the first SYN may
 /// race neighbour resolution or a port reaching forwarding state).
 pub fn tcp_retry(from: &Netns, to: SocketAddr) -> io::Result<Probe> {

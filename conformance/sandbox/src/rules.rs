@@ -13,12 +13,17 @@ use crate::Netns;
 /// `ns`, with comment lines and counters removed so that dumps compare
 /// equal. Empty when the tool fails (no nat table loaded yet).
 pub fn iptables_nat(ns: &Netns, v6: bool) -> Vec<String> {
+    iptables_table(ns, "nat", v6)
+}
+
+/// [`iptables_nat`] for any table (`filter`, `mangle`...).
+pub fn iptables_table(ns: &Netns, table: &str, v6: bool) -> Vec<String> {
     let tool = if v6 {
         "ip6tables-save"
     } else {
         "iptables-save"
     };
-    let (_, out, _) = ns.sh(&format!("{tool} -t nat 2>/dev/null"));
+    let (_, out, _) = ns.sh(&format!("{tool} -t {table} 2>/dev/null"));
     out.lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {

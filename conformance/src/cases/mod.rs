@@ -8,6 +8,7 @@ mod check;
 mod datapath;
 mod del;
 mod env;
+mod firewall;
 mod gc;
 mod ptp;
 mod result;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
     v.extend(tuning::cases());
     v.extend(bandwidth::cases());
     v.extend(ptp::cases());
+    v.extend(firewall::cases());
     v
 }
 
@@ -48,6 +50,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
         "bridge" => &["bridge", "host-local"],
         "portmap" => &["bridge", "host-local", "portmap"],
         "tuning" => &["bridge", "host-local", "tuning"],
+        "firewall" => &["bridge", "host-local", "firewall"],
         "host-local" => &["host-local"],
         "bandwidth" => &["bridge", "host-local", "bandwidth"],
         "ptp" => &["ptp", "host-local"],

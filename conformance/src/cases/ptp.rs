@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use cni_sandbox::{Netns, TcpServer, outside, route_lines as routes, tcp_probe};
+use cni_sandbox::{Netns, TcpServer, route_lines as routes, tcp_probe};
 use libcni::Version;
 use libcni::spec::ALL_VERSIONS;
 use serde_json::{Value, json};
@@ -412,7 +412,7 @@ fn pod_to_node(c: &Ctx) -> CaseResult {
 }
 
 fn masquerade(c: &Ctx) -> CaseResult {
-    let out = outside(&c.sb);
+    let out = c.sb.outside();
     let a = c.pod();
     c.add_ok(&ptp_net(c, false), &c.attachment(&a))?;
     let srv = TcpServer::start(&out, "192.0.2.2:0".parse().map_err(|_| "bad constant")?);

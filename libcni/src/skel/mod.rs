@@ -41,6 +41,29 @@ pub struct CmdArgs {
 }
 
 impl CmdArgs {
+    /// The arguments of a call with `stdin` as its config and no other
+    /// environment (no netns, `CNI_ARGS` or `CNI_PATH`): what a plugin's
+    /// config and unit tests load a config from.
+    pub fn from_config(
+        command: Command,
+        container_id: &str,
+        ifname: &str,
+        stdin: Vec<u8>,
+    ) -> Result<CmdArgs, Error> {
+        let conf: NetConf = conf::decode("network configuration", &stdin)?;
+        Ok(CmdArgs {
+            command,
+            container_id: container_id.to_string(),
+            netns: String::new(),
+            ifname: ifname.to_string(),
+            args: CniArgs::default(),
+            path: vec![],
+            version: conf.version()?,
+            conf,
+            stdin,
+        })
+    }
+
     /// Decode the plugin's own typed config from stdin (code 6 on failure,
     /// naming the key).
     pub fn decode_conf<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {

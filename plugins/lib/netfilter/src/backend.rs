@@ -61,6 +61,15 @@ impl Backend {
         explicit.unwrap_or_else(Backend::detect)
     }
 
+    /// Whether this backend can be used now: the reference's usability
+    /// test (one exec for iptables; nftables asks the kernel).
+    pub fn usable(self) -> bool {
+        match self {
+            Backend::Iptables => iptables_usable(),
+            Backend::Nftables => nft_usable(),
+        }
+    }
+
     /// The value of the config key `key` (`ipMasqBackend`, `backend`):
     /// absent or empty means "detect" (`None`); anything but the two
     /// spellings is rejected with a message naming the key (code 7).

@@ -122,7 +122,7 @@ impl FirewallError {
     }
 
     /// The same error, for a value that came from a `CNI_*` variable.
-    pub(crate) fn in_env(self) -> Self {
+    pub fn in_env(self) -> Self {
         match self {
             FirewallError::Invalid {
                 what,

@@ -114,6 +114,31 @@ impl NfBatch {
         chain: &str,
         rule: &Rule,
     ) -> Result<(), Unsupported> {
+        self.iptables_rule(family, table, chain, rule, true)
+    }
+
+    /// Insert an iptables rule at the head of `table chain` of `family`
+    /// (`iptables -I CHAIN 1`): a new rule without `NLM_F_APPEND` and
+    /// without a position goes first (nf_tables_newrule). Fails like
+    /// [`NfBatch::append_iptables_rule`].
+    pub fn insert_iptables_rule(
+        &mut self,
+        family: Family,
+        table: &str,
+        chain: &str,
+        rule: &Rule,
+    ) -> Result<(), Unsupported> {
+        self.iptables_rule(family, table, chain, rule, false)
+    }
+
+    fn iptables_rule(
+        &mut self,
+        family: Family,
+        table: &str,
+        chain: &str,
+        rule: &Rule,
+        append: bool,
+    ) -> Result<(), Unsupported> {
         let enc = nftenc::encode(rule, family)?;
         let mut a = chain_attrs(NFTA_RULE_CHAIN, table, chain);
         a.nested(NFTA_RULE_EXPRESSIONS, &enc.expressions);
@@ -123,8 +148,13 @@ impl NfBatch {
             .map(|w| super::iptables::syntax::join(&w))
             .unwrap_or_default();
         let nf = TableFamily::Ip(family);
-        let what = format!("append to {} {table} {chain}: {text}", nf.name());
-        self.push(what, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, nf, a);
+        let (verb, flags) = if append {
+            ("append to", NLM_F_CREATE | NLM_F_APPEND)
+        } else {
+            ("insert into", NLM_F_CREATE)
+        };
+        let what = format!("{verb} {} {table} {chain}: {text}", nf.name());
+        self.push(what, NFT_MSG_NEWRULE, flags, nf, a);
         Ok(())
     }
 

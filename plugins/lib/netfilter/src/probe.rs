@@ -54,6 +54,10 @@ pub struct RuleInfo {
     pub comment: Option<String>,
     /// The chain the rule jumps or goes to (`-j CHAIN` / `jump chain`).
     pub target: Option<String>,
+    /// The rule's `NFTA_RULE_EXPRESSIONS` as the kernel serialises them
+    /// (to find a rule without a comment by its content,
+    /// [`crate::iptables::nftenc::same_expressions`]).
+    pub expressions: Vec<u8>,
 }
 
 /// The answer of a rule dump.
@@ -65,6 +69,54 @@ pub enum RuleList {
     Rules(Vec<RuleInfo>),
     /// No reliable answer; use the tool instead.
     Unknown,
+}
+
+/// A netfilter hook of the IP families (`enum nf_inet_hooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// `NF_INET_PRE_ROUTING`.
+    Prerouting,
+    /// `NF_INET_LOCAL_IN`.
+    Input,
+    /// `NF_INET_FORWARD`.
+    Forward,
+    /// `NF_INET_LOCAL_OUT`.
+    Output,
+    /// `NF_INET_POST_ROUTING`.
+    Postrouting,
+    /// `NF_INET_INGRESS` or a hook of another family.
+    Other(u32),
+}
+
+impl Hook {
+    fn from_number(n: u32) -> Hook {
+        match n {
+            0 => Hook::Prerouting,
+            1 => Hook::Input,
+            2 => Hook::Forward,
+            3 => Hook::Output,
+            4 => Hook::Postrouting,
+            n => Hook::Other(n),
+        }
+    }
+}
+
+/// A chain as the kernel lists it: where it is and, for a base chain,
+/// where it hooks in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainInfo {
+    /// The table's family.
+    pub family: TableFamily,
+    /// The table.
+    pub table: String,
+    /// The chain.
+    pub name: String,
+    /// For a base chain: its hook and priority.
+    pub hook: Option<(Hook, i32)>,
+    /// For a base chain: its type (`filter`, `nat`, `route`).
+    pub kind: Option<String>,
+    /// For a base chain: whether its policy drops (`NF_DROP`).
+    pub policy_drop: bool,
 }
 
 /// One nfnetlink socket for a handful of probes.
@@ -115,6 +167,40 @@ impl Prober {
 }
 
 impl Prober {
+    /// Every chain of the ip, ip6 and inet tables (one dump of all
+    /// families, `NFPROTO_UNSPEC`); `None` when nothing reliable was read.
+    pub fn ip_chains(&mut self) -> Option<Vec<ChainInfo>> {
+        let seq = self.sock.next_seq();
+        let msg = nfnetlink::message(
+            msg_type(NFT_MSG_GETCHAIN),
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+            NfGenMsg::unspec(),
+            &[],
+        );
+        self.sock.send(&msg).ok()?;
+        let mut payloads = vec![];
+        self.sock
+            .dump(seq, |m| {
+                if m.ty == msg_type(NFT_MSG_NEWCHAIN) {
+                    payloads.push(m.payload.to_vec());
+                }
+            })
+            .ok()?;
+        let mut out = vec![];
+        for p in &payloads {
+            let family = match p.first() {
+                Some(2) => TableFamily::Ip(crate::types::Family::V4),
+                Some(10) => TableFamily::Ip(crate::types::Family::V6),
+                Some(1) => TableFamily::Inet,
+                Some(_) => continue,
+                None => return None,
+            };
+            out.push(parse_chain(family, p)?);
+        }
+        Some(out)
+    }
+
     /// The rules of chain `family table chain`: handle and comment of each.
     /// Existence is probed first, so a missing chain is `Absent`.
     pub fn rules(&mut self, family: impl Into<TableFamily>, table: &str, chain: &str) -> RuleList {
@@ -205,12 +291,14 @@ fn parse_rule(payload: &[u8]) -> Option<(String, RuleInfo)> {
     let mut comment = None;
     let mut xt_comment = None;
     let mut target = None;
+    let mut expressions = vec![];
     for a in nfnetlink::payload_attrs(payload)? {
         match a.kind {
             NFTA_RULE_CHAIN => chain = Some(c_string(a.value)?),
             NFTA_RULE_HANDLE => handle = Some(u64::from_be_bytes(a.value.try_into().ok()?)),
             NFTA_RULE_USERDATA => comment = udata_comment(a.value),
             NFTA_RULE_EXPRESSIONS => {
+                expressions = a.value.to_vec();
                 for elem in attr::attrs(a.value)? {
                     if elem.kind != NFTA_LIST_ELEM {
                         continue;
@@ -231,8 +319,32 @@ fn parse_rule(payload: &[u8]) -> Option<(String, RuleInfo)> {
             handle: handle?,
             comment: comment.or(xt_comment),
             target,
+            expressions,
         },
     ))
+}
+
+/// One NEWCHAIN message payload of `family`.
+fn parse_chain(family: TableFamily, payload: &[u8]) -> Option<ChainInfo> {
+    let attrs = nfnetlink::payload_attrs(payload)?;
+    let text = |kind| find(&attrs, kind).and_then(c_string);
+    let hook = match find(&attrs, NFTA_CHAIN_HOOK) {
+        None => None,
+        Some(nest) => {
+            let h = attr::attrs(nest)?;
+            let num = find(&h, NFTA_HOOK_HOOKNUM).and_then(attr::be32)?;
+            let prio = find(&h, NFTA_HOOK_PRIORITY).and_then(attr::be32)? as i32;
+            Some((Hook::from_number(num), prio))
+        }
+    };
+    Some(ChainInfo {
+        family,
+        table: text(NFTA_CHAIN_TABLE)?,
+        name: text(NFTA_CHAIN_NAME)?,
+        hook,
+        kind: text(NFTA_CHAIN_TYPE),
+        policy_drop: find(&attrs, NFTA_CHAIN_POLICY).and_then(attr::be32) == Some(0),
+    })
 }
 
 /// What the prober cares about in one expression.
@@ -355,6 +467,35 @@ mod tests {
         assert_eq!(ms[1].seq, 2);
         // A truncated datagram is not silently shortened.
         assert!(split(&a[..a.len() - 4]).is_err());
+    }
+
+    #[test]
+    fn parses_base_chains() {
+        let mut p = vec![1, 0, 0, 0];
+        p.extend(nla(NFTA_CHAIN_TABLE, b"filter\0"));
+        p.extend(nla(NFTA_CHAIN_NAME, b"forward\0"));
+        p.extend(nla(
+            NFTA_CHAIN_HOOK,
+            &[
+                nla(NFTA_HOOK_HOOKNUM, &2u32.to_be_bytes()),
+                nla(NFTA_HOOK_PRIORITY, &(-10i32).to_be_bytes()),
+            ]
+            .concat(),
+        ));
+        p.extend(nla(NFTA_CHAIN_POLICY, &0u32.to_be_bytes()));
+        p.extend(nla(NFTA_CHAIN_TYPE, b"filter\0"));
+        let c = parse_chain(TableFamily::Inet, &p).unwrap();
+        assert_eq!(c.table, "filter");
+        assert_eq!(c.name, "forward");
+        assert_eq!(c.hook, Some((Hook::Forward, -10)));
+        assert_eq!(c.kind.as_deref(), Some("filter"));
+        assert!(c.policy_drop);
+        let mut regular = vec![2, 0, 0, 0];
+        regular.extend(nla(NFTA_CHAIN_TABLE, b"t\0"));
+        regular.extend(nla(NFTA_CHAIN_NAME, b"c\0"));
+        let r = parse_chain(TableFamily::Ip(crate::types::Family::V4), &regular).unwrap();
+        assert_eq!(r.hook, None);
+        assert!(!r.policy_drop);
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use std::net::{IpAddr, SocketAddr};
 
-use cni_sandbox::{TcpServer, outside, result_ip, tcp_fails, tcp_retry, wait_not_tentative};
+use cni_sandbox::{TcpServer, result_ip, tcp_fails, tcp_retry, wait_not_tentative};
 use common::*;
 use serde_json::json;
 
@@ -50,7 +50,7 @@ fn pods_reach_each_other_and_the_node_on_both_families() {
 #[test]
 fn masquerade_to_outside_on_both_backends() {
     let node = node();
-    let out = outside(&node.sb);
+    let out = node.sb.outside();
     let base = node.state();
     let node_ip: IpAddr = "192.0.2.1".parse().unwrap();
 

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use cni_sandbox::{
-    Netns, Sandbox, TcpServer, dir_names, ipam_records, nat_rules, outside, plugin_path, result_ip,
+    Netns, Sandbox, TcpServer, dir_names, ipam_records, nat_rules, plugin_path, result_ip,
     tcp_retry, veth_names, wait_not_tentative,
 };
 use serde_json::{Value, json};
@@ -131,7 +131,7 @@ fn port(host: u16, container: u16) -> Value {
 #[test]
 fn kindnet_pods_talk_and_take_host_ports_then_leave_nothing() {
     let node = KindNode::new(kindnet);
-    let out = outside(&node.sb);
+    let out = node.sb.outside();
     // A neighbour keeps the network-wide state (portmap's shared chains)
     // that stays after the last pod, as with the reference.
     let neighbour = node.sb.pod();

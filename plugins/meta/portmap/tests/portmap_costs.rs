@@ -12,9 +12,8 @@ use cni_portmap::forward::Forward;
 use cni_portmap::nft;
 use cni_portmap::pod::{Pod, PodAddrs};
 use cni_sandbox::{Sandbox, median};
+use libcni::Errors;
 use libcni::skel::{CmdArgs, Command};
-use libcni::spec::{CniArgs, conf::decode};
-use libcni::{Errors, NetConf};
 use netfilter::tools::exec_count;
 use netfilter::{Driver, Firewall};
 use serde_json::{Value, json};
@@ -22,19 +21,7 @@ use serde_json::{Value, json};
 fn conf(backend: &str, maps: Value) -> PortmapConf {
     let c = json!({"cniVersion": "1.0.0", "name": "pmnet", "type": "portmap",
         "backend": backend, "runtimeConfig": {"portMappings": maps}});
-    let stdin = c.to_string().into_bytes();
-    let net: NetConf = decode("t", &stdin).unwrap();
-    let args = CmdArgs {
-        command: Command::Add,
-        container_id: "x".into(),
-        netns: String::new(),
-        ifname: "eth0".into(),
-        args: CniArgs::default(),
-        path: vec![],
-        version: net.version().unwrap(),
-        conf: net,
-        stdin,
-    };
+    let args = CmdArgs::from_config(Command::Add, "x", "eth0", c.to_string().into_bytes()).unwrap();
     config::load(&args).unwrap()
 }
 

@@ -30,6 +30,8 @@
 //! Like the reference, a family whose iptables is not installed, or not
 //! usable, holds nothing to remove: its failures are not errors.
 
+pub mod shared;
+
 use libcni::Errors;
 
 use super::Driver;

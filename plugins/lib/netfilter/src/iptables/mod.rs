@@ -9,6 +9,6 @@ pub mod save;
 pub mod script;
 pub mod syntax;
 
-pub use rule::{MULTIPORT_MAX, Rule, Table, Target};
+pub use rule::{CtStates, MULTIPORT_MAX, Rule, Table, Target};
 pub use save::{Dump, SavedChain, SavedRule};
 pub use script::RestoreScript;

@@ -18,7 +18,10 @@
 //! --dport` natively as `payload` transport header + 2; `comment` and
 //! `multiport` as xt compat `match` expressions with their kernel info
 //! structs), a `counter`, and the verdict (`immediate`) or the xt `target`
-//! (DNAT revision 2, MASQUERADE revision 0). Rules carry `NFTA_RULE_COMPAT` with the protocol, as
+//! (DNAT revision 2, MASQUERADE revision 0). `-m conntrack --ctstate` is
+//! the xt `conntrack` match revision 3, as iptables-nft 1.8 writes it (it
+//! does not translate it to a native `ct state`, and iptables-nft refuses
+//! to list a table holding a native one). Rules carry `NFTA_RULE_COMPAT` with the protocol, as
 //! iptables-nft sends it, which xt matches need at check time.
 //! iptables-save, `iptables -C/-D` and the reference plugins read such
 //! rules as if iptables-nft had written them; tests compare the kernel's
@@ -31,8 +34,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use super::rule::{Module, Rule, Target};
-use crate::nfnetlink::attr::AttrBuf;
+use super::rule::{CtStates, Module, Rule, Target};
+use crate::nfnetlink::attr::{self, AttrBuf};
 use crate::nfnetlink::nft::*;
 use crate::types::{Family, IfName, Protocol};
 
@@ -57,6 +60,16 @@ const XT_MULTI_PORTS: usize = 15;
 /// nf_nat: NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED.
 const NF_NAT_RANGE_MAP_IPS: u32 = 1;
 const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 2;
+
+/// xt_conntrack: XT_CONNTRACK_STATE, and the size of struct
+/// xt_conntrack_mtinfo3 (164 bytes) XT_ALIGN'ed to 8.
+const XT_CONNTRACK_STATE: u16 = 1;
+const CONNTRACK_INFO_LEN: usize = 168;
+/// Offsets in xt_conntrack_mtinfo3: after eight 16-byte addresses and
+/// masks (128), expires_min/max (8), l4proto and four ports (10) come
+/// match_flags (146), invert_flags (148) and state_mask (150).
+const CONNTRACK_MATCH_FLAGS: usize = 146;
+const CONNTRACK_STATE_MASK: usize = 150;
 
 /// The expressions iptables-nft writes, on top of the attribute writer.
 trait Exprs {
@@ -200,6 +213,17 @@ fn multiport_info(ports: &[u16]) -> Result<Vec<u8>, Unsupported> {
     Ok(v)
 }
 
+/// struct xt_conntrack_mtinfo3 matching only `--ctstate`: match_flags
+/// XT_CONNTRACK_STATE and the state mask, everything else zero (host
+/// byte order, like every xt info struct).
+fn conntrack_info(states: CtStates) -> Vec<u8> {
+    let mut v = vec![0; CONNTRACK_INFO_LEN];
+    v[CONNTRACK_MATCH_FLAGS..CONNTRACK_MATCH_FLAGS + 2]
+        .copy_from_slice(&XT_CONNTRACK_STATE.to_ne_bytes());
+    v[CONNTRACK_STATE_MASK..CONNTRACK_STATE_MASK + 2].copy_from_slice(&states.mask().to_ne_bytes());
+    v
+}
+
 /// struct nf_nat_range2 (44 bytes, XT_ALIGN'ed to 48) for DNAT to one
 /// address and port.
 fn dnat_info(to: SocketAddr) -> Vec<u8> {
@@ -280,6 +304,12 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
                 }
                 b.xt("match", "multiport", 1, &multiport_info(ports)?);
             }
+            Module::Conntrack(states) => {
+                if states.mask() == 0 {
+                    return Err(Unsupported("conntrack match without a state"));
+                }
+                b.xt("match", "conntrack", 3, &conntrack_info(*states));
+            }
             Module::DstTypeLocal => return Err(Unsupported("addrtype match")),
             Module::Mark { .. } => return Err(Unsupported("mark match")),
         }
@@ -316,6 +346,57 @@ pub fn encode(rule: &Rule, family: Family) -> Result<Encoded, Unsupported> {
     })
 }
 
+/// Whether `kernel`, a rule's `NFTA_RULE_EXPRESSIONS` as the kernel dumps
+/// it, is the rule `enc` encodes: the same expressions in the same order,
+/// counters aside (their values change with traffic), each carrying every
+/// attribute of ours with the same value. The kernel may add attributes of
+/// its own (`NFTA_BITWISE_OP`) and writes some nests without
+/// `NLA_F_NESTED` (a verdict), so nested values are compared attribute by
+/// attribute. This is how a rule without a comment (an address's ACCEPT)
+/// is found by its content, as `iptables -C` finds it.
+pub fn same_expressions(kernel: &[u8], enc: &Encoded) -> bool {
+    let (Some(have), Some(want)) = (expressions(kernel), expressions(&enc.expressions)) else {
+        return false;
+    };
+    have.len() == want.len()
+        && have
+            .iter()
+            .zip(&want)
+            .all(|((hn, hd), (wn, wd))| hn == wn && covers(hd, wd))
+}
+
+/// The (name, data) of each expression of a list, counters left out.
+fn expressions(list: &[u8]) -> Option<Vec<(String, &[u8])>> {
+    let mut out = vec![];
+    for elem in attr::attrs(list)? {
+        if elem.kind != NFTA_LIST_ELEM {
+            continue;
+        }
+        let attrs = attr::attrs(elem.value)?;
+        let name = attr::find(&attrs, NFTA_EXPR_NAME).and_then(attr::c_string)?;
+        if name == "counter" {
+            continue;
+        }
+        let data = attr::find(&attrs, NFTA_EXPR_DATA).unwrap_or_default();
+        out.push((name, data));
+    }
+    Some(out)
+}
+
+/// Whether the attributes in `have` include each of `want`'s with an equal
+/// value (nested values compared the same way).
+fn covers(have: &[u8], want: &[u8]) -> bool {
+    let (Some(h), Some(w)) = (attr::attrs(have), attr::attrs(want)) else {
+        return have == want;
+    };
+    w.iter().all(|wa| {
+        h.iter().any(|ha| {
+            ha.kind == wa.kind
+                && (ha.value == wa.value || (!wa.value.is_empty() && covers(ha.value, wa.value)))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +426,42 @@ mod tests {
         assert_eq!(v4.len(), 24);
         assert_eq!(&v4[..4], &1u32.to_ne_bytes());
         assert_eq!(masquerade_info(Family::V6), vec![0; 40]);
+    }
+
+    #[test]
+    fn conntrack_info_layout() {
+        let i = conntrack_info(CtStates::RELATED.union(CtStates::ESTABLISHED));
+        assert_eq!(i.len(), 168);
+        assert_eq!(&i[146..148], &1u16.to_ne_bytes());
+        assert_eq!(&i[150..152], &6u16.to_ne_bytes());
+        assert_eq!(i.iter().filter(|b| **b != 0).count(), 2);
+    }
+
+    #[test]
+    fn same_expressions_ignores_counters_and_tells_rules_apart() {
+        let a = Rule::new(Target::Accept).source("10.0.0.2/32".parse().unwrap(), false);
+        let b = Rule::new(Target::Accept).source("10.0.0.3/32".parse().unwrap(), false);
+        let ea = encode(&a, Family::V4).unwrap();
+        let eb = encode(&b, Family::V4).unwrap();
+        assert!(same_expressions(&ea.expressions, &ea));
+        assert!(!same_expressions(&ea.expressions, &eb));
+        // The same rule with its counter removed (as if it had counted
+        // other values) still matches.
+        let without_counter: Vec<u8> = {
+            let mut out = AttrBuf::new();
+            for elem in attr::attrs(&ea.expressions).unwrap() {
+                let inner = attr::attrs(elem.value).unwrap();
+                let name = attr::find(&inner, NFTA_EXPR_NAME)
+                    .and_then(attr::c_string)
+                    .unwrap();
+                if name != "counter" {
+                    out.copy(&elem);
+                }
+            }
+            out.into_bytes()
+        };
+        assert!(same_expressions(&without_counter, &ea));
+        assert!(!same_expressions(&[1, 2, 3], &ea));
     }
 
     #[test]

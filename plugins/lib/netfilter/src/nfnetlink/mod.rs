@@ -65,6 +65,16 @@ impl NfGenMsg {
         }
     }
 
+    /// The header of a request about every family (`NFPROTO_UNSPEC`): a
+    /// dump then lists the objects of all of them.
+    pub(crate) fn unspec() -> NfGenMsg {
+        NfGenMsg {
+            family: 0,
+            version: 0,
+            res_id: 0,
+        }
+    }
+
     /// The same with another `version`.
     pub(crate) fn version(self, version: u8) -> NfGenMsg {
         NfGenMsg { version, ..self }

@@ -5,16 +5,18 @@
 use std::borrow::Cow;
 
 use ipnet::IpNet;
-use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{
+    CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+};
 use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, Operator, Statement};
-use nftables::types::{NfChainType, NfFamily, NfHook};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 /// `add table <family> <name>`.
-pub fn table(family: NfFamily, name: &'static str) -> NfListObject<'static> {
+pub fn table(family: NfFamily, name: impl Into<Cow<'static, str>>) -> NfListObject<'static> {
     NfListObject::Table(Table {
         family,
-        name: Cow::Borrowed(name),
+        name: name.into(),
         handle: None,
     })
 }
@@ -22,12 +24,12 @@ pub fn table(family: NfFamily, name: &'static str) -> NfListObject<'static> {
 /// A regular chain of `family table`.
 pub fn chain(
     family: NfFamily,
-    table: &'static str,
+    table: impl Into<Cow<'static, str>>,
     name: impl Into<Cow<'static, str>>,
 ) -> Chain<'static> {
     Chain {
         family,
-        table: Cow::Borrowed(table),
+        table: table.into(),
         name: name.into(),
         newname: None,
         handle: None,
@@ -55,6 +57,24 @@ pub fn nat_chain(
     }
 }
 
+/// A filter base chain of `family table` on `hook` at priority `prio`,
+/// with policy accept.
+pub fn filter_chain(
+    family: NfFamily,
+    table: impl Into<Cow<'static, str>>,
+    name: impl Into<Cow<'static, str>>,
+    hook: NfHook,
+    prio: i32,
+) -> Chain<'static> {
+    Chain {
+        _type: Some(NfChainType::Filter),
+        hook: Some(hook),
+        prio: Some(prio),
+        policy: Some(NfChainPolicy::Accept),
+        ..chain(family, table, name)
+    }
+}
+
 /// `flush chain ...`.
 pub fn flush(chain: Chain<'static>) -> NfCmd<'static> {
     NfCmd::Flush(FlushObject::Chain(chain))
@@ -63,14 +83,14 @@ pub fn flush(chain: Chain<'static>) -> NfCmd<'static> {
 /// A rule of `family table chain` with these statements and comment.
 pub fn rule(
     family: NfFamily,
-    table: &'static str,
+    table: impl Into<Cow<'static, str>>,
     chain: impl Into<Cow<'static, str>>,
     expr: Vec<Statement<'static>>,
     comment: Option<String>,
 ) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
         family,
-        table: Cow::Borrowed(table),
+        table: table.into(),
         chain: chain.into(),
         expr: Cow::Owned(expr),
         handle: None,
@@ -87,6 +107,20 @@ pub fn payload(protocol: &'static str, field: &'static str) -> Expression<'stati
             field: Cow::Borrowed(field),
         },
     )))
+}
+
+/// A packet meta key: `iifname`, `oifname`...
+pub fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+/// A conntrack key of the packet's connection: `ct state`...
+pub fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT {
+        key: Cow::Borrowed(key),
+        family: None,
+        dir: None,
+    }))
 }
 
 /// `a.b.c.0/24`: the network of `net` with its prefix length.

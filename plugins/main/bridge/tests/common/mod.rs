@@ -174,9 +174,9 @@ impl Node {
     }
 
     /// An "outside" namespace routed from the fake host
-    /// ([`cni_sandbox::outside`]).
+    /// ([`Sandbox::outside`]).
     pub fn outside(&self) -> Netns {
-        cni_sandbox::outside(&self.sb)
+        self.sb.outside()
     }
 }
 
