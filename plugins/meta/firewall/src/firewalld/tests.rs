@@ -41,7 +41,7 @@ impl Zones for Fake {
             Ok(())
         } else {
             Err(FirewalldError::Firewalld {
-                method: "removeSource".into(),
+                method: "removeSource",
                 name: "org.fedoraproject.FirewallD1.Exception".into(),
                 detail: format!("UNKNOWN_SOURCE: {source}"),
             })
