@@ -4,10 +4,9 @@
 //! binaries and a FORWARD policy of DROP: ADD, traffic to the outside,
 //! CHECK, DEL, and nothing of the pod left behind.
 //!
-//! Only the paths are changed (IPAM `dataDir` and the firewall's state go
-//! to the sandbox's temp dir). `tuning`, which podman and nerdctl chain
-//! last, is run when our plugin directory has it and dropped otherwise
-//! (it lands with its own issue).
+//! Only the paths are changed (IPAM `dataDir`, the firewall's and
+//! tuning's state go to the sandbox's temp dir). The conflists without a
+//! firewall run in the conformance crate's `real_conflists.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -132,18 +131,18 @@ fn corpus() -> Vec<(&'static str, Value, &'static str)> {
     ]
 }
 
-/// The conflist with its paths moved into the sandbox, and `tuning`
-/// dropped unless our plugin directory has it.
+/// The conflist with its paths moved into the sandbox.
 fn localize(mut list: Value, ipam: &Path, state: &Path) -> Value {
-    let tuning = plugin_dir().join("tuning").is_file();
-    let plugins = list["plugins"].as_array_mut().unwrap();
-    plugins.retain(|p| tuning || p["type"] != "tuning");
-    for p in plugins.iter_mut() {
+    for p in list["plugins"].as_array_mut().unwrap() {
         if p["ipam"]["type"] == "host-local" {
             p["ipam"]["dataDir"] = json!(ipam);
         }
         if p["type"] == "firewall" {
             p["dataDir"] = json!(state);
+        }
+        // Beside the firewall's state dir, never the machine's /run.
+        if p["type"] == "tuning" {
+            p["dataDir"] = json!(state.with_file_name("tuning"));
         }
     }
     list
