@@ -24,6 +24,8 @@
 source "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=SCRIPTDIR/../lib/privmount.sh
 source "$(dirname "$0")/../lib/privmount.sh"
+# shellcheck source=SCRIPTDIR/../lib/podman.sh
+source "$(dirname "$0")/../lib/podman.sh"
 
 ex_init podman-network
 resolve_plugin_dir bridge host-local portmap firewall tuning
@@ -92,36 +94,7 @@ start_private_mounts
 say "  node $NODE_IP, outside $OUT_IP; podman's mount namespace held by pid $CNIX_MNT_HOLDER"
 
 step "private podman configuration"
-mkdir -p "$CNIX_WORK/net.d" "$CNIX_WORK/ipam" "$CNIX_WORK/storage" "$CNIX_WORK/libpod-tmp" "$CNIX_WORK/image-tmp"
-nofile=$(ulimit -Hn)
-nproc=$(ulimit -Hu)
-[ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
-[ "$nofile" = unlimited ] && nofile=1048576
-cat >"$CONTAINERS_CONF" <<EOF
-[containers]
-# The hard limits we have: podman's defaults need CAP_SYS_RESOURCE to raise.
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$CNI_PLUGIN_DIR"]
-network_config_dir = "$CNIX_WORK/net.d"
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$CNIX_WORK/events.log"
-tmp_dir = "$CNIX_WORK/libpod-tmp"
-image_copy_tmp_dir = "$CNIX_WORK/image-tmp"
-EOF
-cat >"$CONTAINERS_STORAGE_CONF" <<EOF
-[storage]
-driver = "overlay"
-runroot = "$CNIX_WORK/storage/run"
-graphroot = "$CNIX_WORK/storage/root"
-EOF
-printf 'unqualified-search-registries = []\n' >"$CONTAINERS_REGISTRIES_CONF"
+podman_private_config
 check "podman network create --subnet $SUBNET $NET" pm network create --subnet "$SUBNET" "$NET"
 NETWORK_MADE=1
 CONFLIST=$CNIX_WORK/net.d/$NET.conflist
@@ -135,21 +108,7 @@ check "podman sees the CNI backend and the network" \
 checkpoint
 
 step "busybox image (podman import of a busybox-static rootfs)"
-rootfs=$CNIX_WORK/rootfs
-mkdir -p "$rootfs/bin" "$rootfs/www/cgi-bin" "$rootfs/tmp" "$rootfs/etc"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-# A CGI that answers with the container's name and the client address it sees.
-cat >"$rootfs/www/cgi-bin/whoami" <<'EOF'
-#!/bin/sh
-printf 'Content-Type: text/plain\r\n\r\n%s %s\n' "$(hostname)" "$REMOTE_ADDR"
-EOF
-chmod +x "$rootfs/www/cgi-bin/whoami"
-echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
-tar -C "$rootfs" -cf "$CNIX_WORK/rootfs.tar" .
-check "podman import" pm import --quiet "$CNIX_WORK/rootfs.tar" "$IMAGE"
+podman_busybox_image "$IMAGE"
 checkpoint
 
 step "two containers: cnix-n1 (httpd, -p 8080:80, --mac-address $MAC) and cnix-n2"

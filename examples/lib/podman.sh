@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# podman with its CNI backend, privately configured (sourced after
+# common.sh and privmount.sh, with CONTAINERS_CONF, CONTAINERS_STORAGE_CONF
+# and CONTAINERS_REGISTRIES_CONF set and a function `pm` that runs podman
+# in the runtime's namespaces).
+
+# podman_private_config: containers.conf (CNI backend, our plugin dir,
+# network configs in $CNIX_WORK/net.d, runc and cgroupfs), storage.conf and
+# registries.conf, all in the example's temp dir.
+podman_private_config() {
+    mkdir -p "$CNIX_WORK/net.d" "$CNIX_WORK/ipam" "$CNIX_WORK/storage" "$CNIX_WORK/libpod-tmp" "$CNIX_WORK/image-tmp"
+    local nofile nproc
+    nofile=$(ulimit -Hn)
+    nproc=$(ulimit -Hu)
+    [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
+    [ "$nofile" = unlimited ] && nofile=1048576
+    cat >"$CONTAINERS_CONF" <<EOF
+[containers]
+# The hard limits we have: podman's defaults need CAP_SYS_RESOURCE to raise.
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$CNI_PLUGIN_DIR"]
+network_config_dir = "$CNIX_WORK/net.d"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$CNIX_WORK/events.log"
+tmp_dir = "$CNIX_WORK/libpod-tmp"
+image_copy_tmp_dir = "$CNIX_WORK/image-tmp"
+EOF
+    cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+[storage]
+driver = "overlay"
+runroot = "$CNIX_WORK/storage/run"
+graphroot = "$CNIX_WORK/storage/root"
+EOF
+    printf 'unqualified-search-registries = []\n' >"$CONTAINERS_REGISTRIES_CONF"
+}
+
+# podman_busybox_image IMAGE: a busybox-static rootfs with a CGI that
+# answers "<hostname> <client address>", imported as IMAGE.
+podman_busybox_image() {
+    local image=$1 rootfs=$CNIX_WORK/rootfs applet
+    mkdir -p "$rootfs/bin" "$rootfs/www/cgi-bin" "$rootfs/tmp" "$rootfs/etc"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in $(busybox --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+    done
+    # A CGI that answers with the container's name and the client address it sees.
+    cat >"$rootfs/www/cgi-bin/whoami" <<'EOF'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n%s %s\n' "$(hostname)" "$REMOTE_ADDR"
+EOF
+    chmod +x "$rootfs/www/cgi-bin/whoami"
+    echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
+    tar -C "$rootfs" -cf "$CNIX_WORK/rootfs.tar" .
+    check "podman import" pm import --quiet "$CNIX_WORK/rootfs.tar" "$image"
+}
