@@ -66,19 +66,8 @@ pub fn reference_plugin(name: &str) -> PathBuf {
 /// for unit tests of a plugin's config loading, without a process.
 pub fn cmd_args(conf: &Value) -> libcni::skel::CmdArgs {
     let stdin = conf.to_string().into_bytes();
-    let net: libcni::NetConf = libcni::spec::conf::decode("test config", &stdin)
-        .unwrap_or_else(|e| panic!("test config does not decode: {e}"));
-    libcni::skel::CmdArgs {
-        command: libcni::skel::Command::Add,
-        container_id: "c1".into(),
-        netns: "/run/netns/x".into(),
-        ifname: "eth0".into(),
-        args: libcni::spec::CniArgs::default(),
-        path: vec![],
-        version: net.version().expect("test config version"),
-        conf: net,
-        stdin,
-    }
+    libcni::skel::CmdArgs::from_config(libcni::skel::Command::Add, "c1", "eth0", stdin)
+        .unwrap_or_else(|e| panic!("test config does not decode: {e}"))
 }
 
 /// The outcome of one plugin execution.

@@ -70,24 +70,6 @@ impl CmdArgs {
         conf::decode("network configuration", &self.stdin)
     }
 
-    /// An ADD of container `c1`, interface `eth0`, in `/run/netns/x`,
-    /// with `stdin` as the config, its standard part decoded as the
-    /// skeleton decodes it: what a plugin's config unit tests load.
-    pub fn add_with_config(stdin: Vec<u8>) -> Result<CmdArgs, Error> {
-        let net: NetConf = conf::decode("network configuration", &stdin)?;
-        Ok(CmdArgs {
-            command: Command::Add,
-            container_id: "c1".into(),
-            netns: "/run/netns/x".into(),
-            ifname: "eth0".into(),
-            args: CniArgs::default(),
-            path: Vec::new(),
-            version: net.version()?,
-            conf: net,
-            stdin,
-        })
-    }
-
     /// `CNI_PATH` is required when a delegate must be found.
     pub fn require_path(&self, why: &str) -> Result<&[PathBuf], Error> {
         if self.path.is_empty() {

@@ -331,14 +331,17 @@ fn about_names_plugin_semver_and_protocol_versions() {
 }
 
 #[test]
-fn add_with_config_decodes_the_standard_part() {
-    let a = CmdArgs::add_with_config(
+fn from_config_decodes_the_standard_part() {
+    let a = CmdArgs::from_config(
+        Command::Add,
+        "c1",
+        "eth0",
         br#"{"cniVersion":"0.4.0","name":"n","type":"x","ipam":{"type":"host-local"}}"#.to_vec(),
     )
     .unwrap();
     assert_eq!(a.version, Version::V0_4_0);
     assert_eq!(a.conf.ipam_type(), Some("host-local"));
     assert_eq!((a.container_id.as_str(), a.ifname.as_str()), ("c1", "eth0"));
-    let e = CmdArgs::add_with_config(b"{".to_vec()).unwrap_err();
+    let e = CmdArgs::from_config(Command::Add, "c1", "eth0", b"{".to_vec()).unwrap_err();
     assert_eq!(e.code, crate::spec::error::code::DECODING_FAILURE);
 }

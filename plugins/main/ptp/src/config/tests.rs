@@ -1,9 +1,10 @@
 use super::*;
+use libcni::skel::Command;
 use libcni::spec::conf::decode;
 use serde_json::{Value, json};
 
 fn args(conf: Value) -> CmdArgs {
-    CmdArgs::add_with_config(conf.to_string().into_bytes()).unwrap()
+    CmdArgs::from_config(Command::Add, "c1", "eth0", conf.to_string().into_bytes()).unwrap()
 }
 
 fn base() -> Value {
