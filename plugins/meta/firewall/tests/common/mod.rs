@@ -217,15 +217,14 @@ impl Node {
 }
 
 /// Whether a TCP connection from `from` to `to` gets the server's answer
-/// (a few short attempts: the first SYN may race neighbour resolution).
+/// (the kit's bounded retry).
 pub fn reaches(from: &Netns, to: std::net::SocketAddr) -> bool {
-    (0..3).any(|_| cni_sandbox::tcp_probe(from, to, std::time::Duration::from_millis(1500)).is_ok())
+    cni_sandbox::tcp_retry(from, to).is_ok()
 }
 
 /// Whether it does not: one short attempt (a drop shows as a timeout).
-pub fn blocked(from: &Netns, to: std::net::SocketAddr) -> bool {
-    cni_sandbox::tcp_probe(from, to, std::time::Duration::from_millis(700)).is_err()
-}
+#[allow(unused_imports)]
+pub use cni_sandbox::tcp_fails as blocked;
 
 /// Write an executable `wrapper` that runs `real` in a private mount
 /// namespace whose /usr/sbin is `sbin` (/sbin is /usr/sbin on this
