@@ -1,22 +1,13 @@
 use super::*;
 use libcni::skel::Command;
-use libcni::spec::{CniArgs, conf::decode};
+use libcni::spec::CniArgs;
 use serde_json::{Value, json};
 
 fn args(conf: Value, cni_args: &str) -> CmdArgs {
-    let stdin = conf.to_string().into_bytes();
-    let net: NetConf = decode("t", &stdin).unwrap();
-    CmdArgs {
-        command: Command::Add,
-        container_id: "c1".into(),
-        netns: "/run/netns/x".into(),
-        ifname: "eth0".into(),
-        args: CniArgs::parse(cni_args).unwrap(),
-        path: vec![],
-        version: net.version().unwrap(),
-        conf: net,
-        stdin,
-    }
+    let mut a =
+        CmdArgs::from_config(Command::Add, "c1", "eth0", conf.to_string().into_bytes()).unwrap();
+    a.args = CniArgs::parse(cni_args).unwrap();
+    a
 }
 
 fn base() -> Value {
