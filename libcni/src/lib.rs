@@ -9,9 +9,11 @@
 //! - [`runtime`]: the container runtime's side: load a network from a
 //!   configuration directory, run its plugins (ADD, CHECK, DEL, GC, STATUS),
 //!   keep libcni's result cache.
+//! - `fsutil`: crash-safe writes of the small state files plugins keep.
 //! - `hostnet` (feature `hostnet`): the CNI error codes of the host kit's
 //!   failures, for plugins that use the `hostnet` crate.
 
+pub mod fsutil;
 #[cfg(feature = "hostnet")]
 pub mod hostnet;
 pub mod invoke;

@@ -11,16 +11,14 @@
 //! We write the file atomically (a temp file renamed into place), so a
 //! crash never leaves a half-written cache that DEL would then misread.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::fsutil;
 use crate::spec::{CniResult, Error, Version};
 
 /// `kind` of the current cache format.
@@ -126,49 +124,20 @@ pub fn write_entry(path: &Path, entry: &CacheEntry) -> Result<(), Error> {
     let dir = path.parent().ok_or_else(|| {
         Error::internal(format!("cache path {} has no directory", path.display()))
     })?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    fsutil::create_private_dir(dir)
         .map_err(|e| Error::io(format!("creating cache directory {}: {e}", dir.display())))?;
     let bytes = serde_json::to_vec(entry)
         .map_err(|e| Error::internal(format!("encoding cache entry: {e}")))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // A leading '.' keeps a temp file left by a crash out of attachment
-    // listings (which skip dot files).
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{seq}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("writing cache file {}: {e}", path.display()))
-    })
+    // The temporary name starts with '.', which keeps a leftover of a crash
+    // out of attachment listings (they skip dot files).
+    fsutil::write_atomic(path, &bytes)
+        .map_err(|e| Error::io(format!("writing cache file {}: {e}", path.display())))
 }
 
 /// Remove a cache file; a missing file is fine.
 pub fn remove_entry(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!(
-            "removing cache file {}: {e}",
-            path.display()
-        ))),
-    }
+    fsutil::remove_if_exists(path)
+        .map_err(|e| Error::io(format!("removing cache file {}: {e}", path.display())))
 }
 
 /// What a cache file holds.

@@ -17,14 +17,14 @@
 //! switched back to it simply ignores them.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use libcni::Error;
+use libcni::{Error, fsutil};
 
 use crate::backend::Used;
 use crate::code;
@@ -86,41 +86,18 @@ impl Store {
     pub fn write(&self, pod: &Pod, rec: &Record) -> Result<(), Error> {
         let path = self.path(pod);
         let err = |e: std::io::Error| io_error("writing the firewall state", &path, &e);
-        fs::create_dir_all(&self.dir).map_err(err)?;
+        fsutil::create_private_dir(&self.dir).map_err(err)?;
         // The data dir may have been made by someone else with a wider mode.
         let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
-        let tmp = self.dir.join(format!(
-            ".{}:{}.{}.tmp",
-            pod.container,
-            pod.ifname,
-            std::process::id()
-        ));
         let text = serde_json::to_vec(rec).map_err(|e| err(std::io::Error::other(e)))?;
-        let written = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written.map_err(err)
+        fsutil::write_atomic(&path, &text).map_err(err)
     }
 
     /// Remove the record of `pod` (nothing there is fine).
     pub fn remove(&self, pod: &Pod) -> Result<(), Error> {
         let path = self.path(pod);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("removing the firewall state", &path, &e)),
-        }
+        fsutil::remove_if_exists(&path)
+            .map_err(|e| io_error("removing the firewall state", &path, &e))
     }
 
     /// Every record of the network (GC). Temporary and unparsable files

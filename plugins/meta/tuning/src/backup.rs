@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use libcni::spec::Attachment;
-use libcni::{Error, Errors};
+use libcni::{Error, Errors, fsutil};
 
 use crate::code;
 
@@ -146,31 +146,13 @@ impl Store {
     /// Write the backup (mode 0600) through a temporary file and a rename,
     /// creating the data dir (0700) and the network's marker first.
     pub fn write(&self, network: &str, cid: &str, ifname: &str, text: &[u8]) -> Result<(), Error> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-
         let marker_dir = self.marker_dir(network);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&marker_dir)
-            .map_err(|e| io_error("creating the tuning data directory", &marker_dir, &e))?;
+        fsutil::create_private_dir(&marker_dir).map_err(|e| io_error("creating the tuning data directory", &marker_dir, &e))?;
         let marker = self.marker(network, cid, ifname);
         std::fs::write(&marker, b"").map_err(|e| io_error("writing", &marker, &e))?;
         let path = self.file(cid, ifname);
-        let tmp = self.dir.join(format!(".{cid}_{ifname}.json.tmp"));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(text))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        written.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io_error("writing the tuning backup", &path, &e)
-        })
+        fsutil::write_atomic(&path, text)
+            .map_err(|e| io_error("writing the tuning backup", &path, &e))
     }
 
     /// Remove the backup and its marker; both may already be gone.
@@ -210,11 +192,9 @@ impl Store {
             if keep.contains(&name) {
                 continue;
             }
-            for path in [
-                self.dir.join(format!("{name}.json")),
-                self.dir.join(format!(".{name}.json.tmp")),
-                entry.path(),
-            ] {
+            let backup = self.dir.join(format!("{name}.json"));
+            let leftovers = fsutil::leftover_temp_files(&backup);
+            for path in [backup, entry.path()].into_iter().chain(leftovers) {
                 errors.record(remove_file(&path));
             }
         }
@@ -223,11 +203,7 @@ impl Store {
 }
 
 fn remove_file(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_error("removing", path, &e)),
-    }
+    fsutil::remove_if_exists(path).map_err(|e| io_error("removing", path, &e))
 }
 
 #[cfg(test)]
