@@ -1,16 +1,16 @@
 //! The conflists real tools write without a firewall plugin (containerd,
-//! CRI-O, kubenet and its AKS successor, k0s's kube-router, and the chain
-//! k3s runs behind flannel), run through our cnitool on a node that has only
-//! our binaries: ADD, traffic, CHECK where the version has it, DEL, and
-//! nothing of the pod left behind. The conflists with `firewall` run in the
-//! firewall plugin's tests (`real_conflists.rs` there); kind's, GCE's and
-//! kOps's ptp lists in ptp's (`kind.rs`).
+//! CRI-O, kubenet and its AKS successor, k0s's kube-router, kube-flannel,
+//! and k3s's flannel chain), run through our cnitool on a node that has
+//! only our binaries: ADD, traffic, CHECK where the version has it, DEL,
+//! and nothing of the pod left behind. The conflists with `firewall` run in
+//! the firewall plugin's tests (`real_conflists.rs` there); kind's, GCE's
+//! and kOps's ptp lists in ptp's (`kind.rs`).
 //!
-//! Only the paths change (IPAM `dataDir`, tuning's and firewall's state go
-//! to the sandbox's temp dir). k3s's `flannel` is an external binary: its
-//! chain is written out with the bridge delegate flannel builds from
-//! `subnet.env` (the reference notes' derivation), followed by k3s's
-//! portmap and bandwidth.
+//! Only the paths change (IPAM `dataDir`, the state of tuning, firewall and
+//! flannel, and flannel's `subnetFile` go to the sandbox's temp dir). For
+//! the flannel lists the test plays flanneld's part: it writes
+//! `subnet.env` and adds flanneld's masquerade rule for the cluster
+//! network.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -31,7 +31,14 @@ struct Source {
     /// What the rest of the node has made before the pod starts (a shell
     /// script in the fake host), e.g. kube-proxy's chains.
     node: &'static str,
+    /// The `subnet.env` flanneld would have written (flannel lists only).
+    subnet_env: &'static str,
 }
+
+/// flanneld's `--ip-masq` in short: it, not the bridge, masquerades pod
+/// traffic leaving the cluster network.
+const FLANNELD_MASQ_10_244: &str =
+    "iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE";
 
 fn corpus() -> Vec<Source> {
     let ports =
@@ -49,6 +56,7 @@ fn corpus() -> Vec<Source> {
             caps: ports.clone(),
             masquerades: true,
             node: "",
+            subnet_env: "",
         },
         Source {
             what: "CRI-O 10-crio-bridge.conflist (dual stack, a /24 IPv6 range)",
@@ -61,6 +69,7 @@ fn corpus() -> Vec<Source> {
             caps: json!({}),
             masquerades: true,
             node: "",
+            subnet_env: "",
         },
         Source {
             what: "CRI-O 99-loopback.conflist",
@@ -68,6 +77,7 @@ fn corpus() -> Vec<Source> {
             caps: json!({}),
             masquerades: false,
             node: "",
+            subnet_env: "",
         },
         Source {
             what: "AKS kubenet template (containerd)",
@@ -83,6 +93,7 @@ fn corpus() -> Vec<Source> {
             // portmap marks hairpin traffic through kube-proxy's chain.
             node: "iptables -t nat -N KUBE-MARK-MASQ && \
                    iptables -t nat -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
+            subnet_env: "",
         },
         Source {
             what: "k0s kube-router 10-kuberouter.conflist (rendered)",
@@ -94,14 +105,24 @@ fn corpus() -> Vec<Source> {
             caps: ports.clone(),
             masquerades: false,
             node: "",
+            subnet_env: "",
         },
         Source {
-            what: "k3s 10-flannel.conflist, flannel's bridge delegate written out",
-            list: json!({"cniVersion": "1.0.0", "name": "cbr0", "plugins": [
-                {"type": "bridge", "forceAddress": true, "hairpinMode": true, "ipMasq": true,
-                 "isDefaultGateway": true, "isGateway": true, "mtu": 1450,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.42.0.0/24"}]],
-                          "routes": [{"dst": "10.42.0.0/16"}]}},
+            what: "kube-flannel cni-conf.json (10-flannel.conflist)",
+            list: json!({"name": "cbr0", "cniVersion": "0.3.1", "plugins": [
+                {"type": "flannel", "delegate": {"hairpinMode": true, "isDefaultGateway": true}},
+                {"type": "portmap", "capabilities": {"portMappings": true}}]}),
+            caps: ports.clone(),
+            masquerades: true,
+            node: FLANNELD_MASQ_10_244,
+            subnet_env: "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\n\
+                         FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+        },
+        Source {
+            what: "k3s 10-flannel.conflist (flannel, portmap, bandwidth)",
+            list: json!({"name": "cbr0", "cniVersion": "1.0.0", "plugins": [
+                {"type": "flannel",
+                 "delegate": {"hairpinMode": true, "forceAddress": true, "isDefaultGateway": true}},
                 {"type": "portmap", "capabilities": {"portMappings": true}},
                 {"type": "bandwidth", "capabilities": {"bandwidth": true}}]}),
             caps: json!({
@@ -110,19 +131,25 @@ fn corpus() -> Vec<Source> {
                               "egressRate": 10000000, "egressBurst": 10000000},
             }),
             masquerades: true,
-            node: "",
+            node: "iptables -t nat -A POSTROUTING -s 10.42.0.0/16 ! -d 10.42.0.0/16 -j MASQUERADE",
+            subnet_env: "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\n\
+                         FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
         },
     ]
 }
 
-/// The conflist with its state paths moved into the sandbox.
-fn localize(mut list: Value, ipam: &Path, state: &Path) -> Value {
+/// The conflist with its state paths moved into the sandbox. flannel's
+/// delegate takes its IPAM keys from flannel's top-level `ipam`.
+fn localize(mut list: Value, ipam: &Path, state: &Path, subnet_env: &Path) -> Value {
     for p in list["plugins"].as_array_mut().unwrap() {
-        if p["ipam"]["type"] == "host-local" {
+        if p["ipam"]["type"] == "host-local" || p["type"] == "flannel" {
             p["ipam"]["dataDir"] = json!(ipam);
         }
-        if p["type"] == "tuning" || p["type"] == "firewall" {
+        if p["type"] == "tuning" || p["type"] == "firewall" || p["type"] == "flannel" {
             p["dataDir"] = json!(state);
+        }
+        if p["type"] == "flannel" {
+            p["subnetFile"] = json!(subnet_env);
         }
     }
     list
@@ -189,7 +216,9 @@ fn real_conflists_without_firewall_run_on_our_binaries_alone() {
         let conf_dir = sb.subdir("net.d");
         let ipam = sb.subdir("ipam");
         let state = sb.subdir("state");
-        let list = localize(s.list, &ipam, &state);
+        let env_file = sb.dir().join("subnet.env");
+        std::fs::write(&env_file, s.subnet_env).unwrap();
+        let list = localize(s.list, &ipam, &state, &env_file);
         let name = list["name"].as_str().unwrap().to_string();
         let version = list["cniVersion"].as_str().unwrap().to_string();
         std::fs::write(conf_dir.join("10-test.conflist"), list.to_string()).unwrap();
@@ -207,7 +236,10 @@ fn real_conflists_without_firewall_run_on_our_binaries_alone() {
             .filter_map(|ip| ip["address"].as_str())
             .map(|a| a.split('/').next().unwrap_or_default().to_string())
             .collect();
-        let has_bridge = list["plugins"][0]["type"] == "bridge";
+        let has_bridge = matches!(
+            list["plugins"][0]["type"].as_str(),
+            Some("bridge" | "flannel")
+        );
         if has_bridge {
             assert!(!ips.is_empty(), "{what}: no address in {result}");
             assert!(
@@ -260,5 +292,12 @@ fn real_conflists_without_firewall_run_on_our_binaries_alone() {
             .map(|d| d.count())
             .unwrap_or(0);
         assert_eq!(cached, 0, "{what}: a cached result is left");
+        let saved = std::fs::read_dir(&state).unwrap().count();
+        assert_eq!(
+            saved,
+            0,
+            "{what}: plugin state is left in {}",
+            state.display()
+        );
     }
 }
