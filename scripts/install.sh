@@ -22,7 +22,7 @@ BINDIR=${BINDIR:-$PREFIX/bin}
 CONFDIR=${CONFDIR:-/etc/cni/net.d}
 TARGET_DIR=${TARGET_DIR:-$repo/target/release}
 DESTDIR=${DESTDIR:-}
-BINARIES=(bridge host-local portmap loopback ptp firewall tuning bandwidth cnitool)
+BINARIES=(bridge host-local portmap loopback ptp firewall tuning bandwidth flannel cnitool)
 CONFLIST=$repo/examples/conf/10-cni-rs.conflist
 
 die() {

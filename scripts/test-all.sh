@@ -51,7 +51,7 @@ cargo build --workspace --bins
 cargo build --release --workspace --bins
 rel="$PWD/target/release"
 echo "== VERSION and the about line of the release binaries"
-plugins=(bridge host-local portmap loopback ptp firewall tuning bandwidth)
+plugins=(bridge host-local portmap loopback ptp firewall tuning bandwidth flannel)
 for b in "${plugins[@]}"; do
     got=$(CNI_COMMAND=VERSION "$rel/$b" </dev/null)
     want='"supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'

@@ -10,7 +10,7 @@ use crate::runner::{self, Options};
 use crate::{cases, expect, report};
 
 /// CNI spec conformance cases against the bridge, host-local, portmap,
-/// loopback, ptp, firewall, tuning and bandwidth binaries of a plugin
+/// loopback, ptp, firewall, tuning, bandwidth and flannel binaries of a plugin
 /// directory, each case in fresh network namespaces (run as root).
 #[derive(Debug, Parser)]
 #[command(name = "cni-conformance", version)]

@@ -19,7 +19,7 @@ use crate::ctx::Ctx;
 use crate::shape;
 
 /// The plugins the suite drives.
-pub const PLUGINS: [&str; 8] = [
+pub const PLUGINS: [&str; 9] = [
     "bridge",
     "host-local",
     "portmap",
@@ -28,6 +28,7 @@ pub const PLUGINS: [&str; 8] = [
     "firewall",
     "tuning",
     "bandwidth",
+    "flannel",
 ];
 
 /// What the run was asked to do.

@@ -9,6 +9,7 @@ mod datapath;
 mod del;
 mod env;
 mod firewall;
+mod flannel;
 mod gc;
 mod ptp;
 mod result;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Case> {
     v.extend(bandwidth::cases());
     v.extend(ptp::cases());
     v.extend(firewall::cases());
+    v.extend(flannel::cases());
     v
 }
 
@@ -54,6 +56,7 @@ pub fn needs(p: &'static str) -> &'static [&'static str] {
         "host-local" => &["host-local"],
         "bandwidth" => &["bridge", "host-local", "bandwidth"],
         "ptp" => &["ptp", "host-local"],
+        "flannel" => &["flannel", "bridge", "host-local"],
         _ => &["loopback"],
     }
 }

@@ -35,9 +35,16 @@ fn kube_flannel_pod_gets_the_nodes_subnet_and_del_leaves_nothing() {
 
     let host = &n.node.sb.host;
     let v4 = |ns: &Netns, link: &str| -> Vec<String> {
-        ns.addrs(link).into_iter().filter(|a| a.contains('.')).collect()
+        ns.addrs(link)
+            .into_iter()
+            .filter(|a| a.contains('.'))
+            .collect()
     };
-    assert_eq!(v4(host, "cni0"), vec!["10.244.1.1/24".to_string()], "isGateway");
+    assert_eq!(
+        v4(host, "cni0"),
+        vec!["10.244.1.1/24".to_string()],
+        "isGateway"
+    );
     assert_eq!(v4(&pod, "eth0"), vec!["10.244.1.2/24".to_string()]);
     assert_eq!(mtu(&pod, "eth0"), 1450, "FLANNEL_MTU reaches the pod");
     assert_eq!(mtu(host, "cni0"), 1450, "and the bridge");

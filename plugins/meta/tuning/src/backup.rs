@@ -147,7 +147,8 @@ impl Store {
     /// creating the data dir (0700) and the network's marker first.
     pub fn write(&self, network: &str, cid: &str, ifname: &str, text: &[u8]) -> Result<(), Error> {
         let marker_dir = self.marker_dir(network);
-        fsutil::create_private_dir(&marker_dir).map_err(|e| io_error("creating the tuning data directory", &marker_dir, &e))?;
+        fsutil::create_private_dir(&marker_dir)
+            .map_err(|e| io_error("creating the tuning data directory", &marker_dir, &e))?;
         let marker = self.marker(network, cid, ifname);
         std::fs::write(&marker, b"").map_err(|e| io_error("writing", &marker, &e))?;
         let path = self.file(cid, ifname);
