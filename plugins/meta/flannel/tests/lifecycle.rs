@@ -5,6 +5,8 @@
 //! has not written `subnet.env` yet, dual stack, and GC through the
 //! delegate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
