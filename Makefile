@@ -2,7 +2,7 @@
 #
 #   make release            build every binary into target/release
 #   make install            copy bridge host-local portmap loopback ptp firewall
-#                           tuning bandwidth cnitool from target/release into
+#                           tuning bandwidth flannel cnitool from target/release into
 #                           $(DESTDIR)$(BINDIR) (default /opt/cni/bin)
 #   make install-conf       copy examples/conf/10-cni-rs.conflist into
 #                           $(DESTDIR)$(CONFDIR) (default /etc/cni/net.d); FORCE=1 replaces
