@@ -6,7 +6,8 @@
 //!   the reference removes it first, so a DEL retried after a failed
 //!   delegate DEL never reaches bridge and host-local again;
 //! - an unparsable saved config is reported and removed, and DEL succeeds
-//!   (the reference keeps it for ever).
+//!   (the reference keeps it for ever); when our file is the unparsable
+//!   one, the reference's name is still tried.
 //!
 //! No saved config means nothing to undo: DEL succeeds without calling
 //! anything, as the reference does.
@@ -15,28 +16,25 @@ use libcni::skel::CmdArgs;
 use libcni::spec::Error;
 use libcni::{cni_warn, invoke};
 
+use crate::config;
 use crate::scratch::Store;
-use crate::{config, delegate};
 
 /// Run DEL.
 pub fn run(args: &CmdArgs) -> Result<(), Error> {
     let conf = config::parse(args)?;
     let store = Store::new(&conf.data_dir);
-    let Some(saved) = store.load(&args.container_id, &args.ifname)? else {
-        return Ok(());
-    };
-    let Some(plugin) = saved
-        .parse()
-        .and_then(|d| delegate::plugin_type(&d).map(str::to_string))
-    else {
-        cni_warn!(
-            "{} is not a delegate config (no JSON object with a \"type\"): removing it; \
-             nothing of this pod can be undone through it",
-            saved.path.display()
-        );
+    for saved in store.candidates(&args.container_id, &args.ifname)? {
+        let Some(plugin) = saved.plugin_type() else {
+            cni_warn!(
+                "{} is not a delegate config (no JSON object with a \"type\"): removing it",
+                saved.path.display()
+            );
+            store.remove_file(&saved.path)?;
+            continue;
+        };
+        let path = args.require_path("the delegate plugin")?;
+        invoke::delegate(&plugin, "DEL", path, &saved.bytes)?;
         return store.remove(&args.container_id, &args.ifname, &saved);
-    };
-    let path = args.require_path("the delegate plugin")?;
-    invoke::delegate(&plugin, "DEL", path, &saved.bytes)?;
-    store.remove(&args.container_id, &args.ifname, &saved)
+    }
+    Ok(())
 }

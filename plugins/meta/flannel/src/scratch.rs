@@ -47,6 +47,12 @@ impl Saved {
     pub fn parse(&self) -> Option<Map<String, Value>> {
         serde_json::from_slice(&self.bytes).ok()
     }
+
+    /// The delegate plugin it names, when it is a delegate config at all.
+    pub fn plugin_type(&self) -> Option<String> {
+        self.parse()
+            .and_then(|d| crate::delegate::plugin_type(&d).map(str::to_string))
+    }
 }
 
 /// One file of the store, for GC.
@@ -94,14 +100,23 @@ impl Store {
         Ok(())
     }
 
-    /// The saved config of the attachment: ours, else the reference's.
-    pub fn load(&self, cid: &str, ifname: &str) -> Result<Option<Saved>, Error> {
+    /// The saved configs of the attachment that exist, in the order to
+    /// try them: ours, then the reference's. A file that cannot be parsed
+    /// (zero bytes after a power loss) must not hide a good one behind it.
+    pub fn candidates(&self, cid: &str, ifname: &str) -> Result<Vec<Saved>, Error> {
+        let mut out = vec![];
         for path in [self.ours(cid, ifname), self.reference(cid)] {
-            if let Some(saved) = read(&path)? {
-                return Ok(Some(saved));
-            }
+            out.extend(read(&path)?);
         }
-        Ok(None)
+        Ok(out)
+    }
+
+    /// The first saved config of the attachment that is a delegate config.
+    pub fn load(&self, cid: &str, ifname: &str) -> Result<Option<Saved>, Error> {
+        Ok(self
+            .candidates(cid, ifname)?
+            .into_iter()
+            .find(|s| s.plugin_type().is_some()))
     }
 
     /// Forget the attachment whose config was `replayed`: our file, and the

@@ -62,7 +62,7 @@ pub enum LoadError {
 /// What to tell an operator to check when the file is missing or broken:
 /// the file belongs to flanneld, not to the plugin.
 const HINT: &str = "flanneld writes this file once it has a subnet lease for this node: \
-check that flanneld runs on this node (the kube-flannel pod, or k3s's embedded flannel) and read its log";
+check that flanneld runs on this node (the kube-flannel pod, or k3s's embedded flannel)";
 
 impl LoadError {
     /// The error for ADD: code 11 (try again later) while flanneld has
@@ -70,7 +70,10 @@ impl LoadError {
     /// that just booted; 110 for a value that cannot be parsed, 5 for a
     /// file that cannot be read.
     pub fn for_add(&self) -> Error {
-        let msg = format!("failed to load flannel subnet file: {self}");
+        // The reference's wording, which runbooks search for, then ours.
+        let msg = format!(
+            "failed to load flannel 'subnet.env' file: {self}. Check the flannel pod log for this node."
+        );
         match self {
             LoadError::Missing(_) | LoadError::Incomplete(..) => Error::try_again(msg),
             LoadError::Unreadable(..) => Error::io(msg),
@@ -88,11 +91,15 @@ impl LoadError {
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Missing(p) => write!(f, "{} does not exist; {HINT}", p.display()),
+            LoadError::Missing(p) => write!(
+                f,
+                "open {}: no such file or directory ({HINT})",
+                p.display()
+            ),
             LoadError::Unreadable(p, e) => write!(f, "cannot read {}: {e}", p.display()),
             LoadError::Incomplete(p, missing) => write!(
                 f,
-                "{} is missing {}; {HINT}",
+                "{} is missing {} ({HINT})",
                 p.display(),
                 missing.join(", ")
             ),

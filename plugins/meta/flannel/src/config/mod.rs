@@ -61,6 +61,25 @@ pub struct Conf {
     pub runtime_config: Option<Map<String, Value>>,
 }
 
+/// A path key: empty or absent means the default, as in the reference. A
+/// relative path would depend on the runtime's working directory, so it is
+/// refused (the reference takes it as it is).
+fn absolute(key: &str, value: Option<String>, default: &str) -> Result<PathBuf, Error> {
+    let p = PathBuf::from(
+        value
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| default.into()),
+    );
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(Error::invalid_config(format!(
+            "{key:?} must be an absolute path, not {:?}: a relative one depends on the runtime's working directory",
+            p.display().to_string()
+        )))
+    }
+}
+
 /// Parse and validate the config of a call. Bad types are code 6 naming
 /// the key; a `delegate` that sets what the plugin owns is code 7.
 pub fn parse(args: &CmdArgs) -> Result<Conf, Error> {
@@ -89,18 +108,11 @@ pub fn parse(args: &CmdArgs) -> Result<Conf, Error> {
             "\"delegate.type\" must be a plugin name (a string), not {t}"
         )));
     }
-    // An empty path means the default, as in the reference.
-    let path_or = |p: Option<String>, default: &str| {
-        PathBuf::from(
-            p.filter(|p| !p.is_empty())
-                .unwrap_or_else(|| default.into()),
-        )
-    };
     Ok(Conf {
         name: raw.name,
         cni_version: raw.cni_version,
-        subnet_file: path_or(raw.subnet_file, DEFAULT_SUBNET_FILE),
-        data_dir: path_or(raw.data_dir, DEFAULT_DATA_DIR),
+        subnet_file: absolute("subnetFile", raw.subnet_file, DEFAULT_SUBNET_FILE)?,
+        data_dir: absolute("dataDir", raw.data_dir, DEFAULT_DATA_DIR)?,
         delegate,
         ipam: raw.ipam,
         runtime_config: raw.runtime_config,

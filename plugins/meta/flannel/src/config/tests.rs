@@ -72,3 +72,16 @@ fn wrong_types_are_decoding_errors() {
         assert_eq!(parse_json(v).unwrap_err().code, 6);
     }
 }
+
+#[test]
+fn relative_paths_are_refused() {
+    for key in ["subnetFile", "dataDir"] {
+        let e = parse_json(json!({"name": "n", "type": "flannel", key: "rel/dir"})).unwrap_err();
+        assert_eq!(e.code, 7);
+        assert!(
+            e.msg.contains(key) && e.msg.contains("absolute"),
+            "{}",
+            e.msg
+        );
+    }
+}

@@ -38,28 +38,34 @@ fn load_prefers_ours_then_the_references() {
     assert!(s.load("c1", "eth0").unwrap().is_none());
     let dir = d.path().join("flannel");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("c1"), b"reference").unwrap();
+    std::fs::write(dir.join("c1"), br#"{"type":"reference"}"#).unwrap();
     let got = s.load("c1", "eth0").unwrap().unwrap();
     assert_eq!(
         (got.bytes.as_slice(), got.path.clone()),
-        (&b"reference"[..], dir.join("c1"))
+        (&br#"{"type":"reference"}"#[..], dir.join("c1"))
     );
-    std::fs::write(dir.join("c1:eth0"), b"ours").unwrap();
-    assert_eq!(s.load("c1", "eth0").unwrap().unwrap().bytes, b"ours");
+    std::fs::write(dir.join("c1:eth0"), br#"{"type":"ours"}"#).unwrap();
+    assert_eq!(
+        s.load("c1", "eth0").unwrap().unwrap().bytes,
+        br#"{"type":"ours"}"#
+    );
 }
 
 #[test]
 fn two_attachments_keep_their_own_config() {
     let (d, s) = store();
     let dir = d.path().join("flannel");
-    s.save("c1", "eth0", b"A").unwrap();
-    s.save("c1", "net1", b"B").unwrap();
-    assert_eq!(s.load("c1", "eth0").unwrap().unwrap().bytes, b"A");
+    s.save("c1", "eth0", br#"{"type":"A"}"#).unwrap();
+    s.save("c1", "net1", br#"{"type":"B"}"#).unwrap();
+    assert_eq!(
+        s.load("c1", "eth0").unwrap().unwrap().bytes,
+        br#"{"type":"A"}"#
+    );
     // DEL of eth0: the reference name now holds net1's config and stays.
     let a = s.load("c1", "eth0").unwrap().unwrap();
     s.remove("c1", "eth0", &a).unwrap();
     assert!(!dir.join("c1:eth0").exists());
-    assert_eq!(std::fs::read(dir.join("c1")).unwrap(), b"B");
+    assert_eq!(std::fs::read(dir.join("c1")).unwrap(), br#"{"type":"B"}"#);
     let b = s.load("c1", "net1").unwrap().unwrap();
     s.remove("c1", "net1", &b).unwrap();
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -70,7 +76,7 @@ fn replaying_the_references_file_removes_it() {
     let (d, s) = store();
     let dir = d.path().join("flannel");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("c1"), b"X").unwrap();
+    std::fs::write(dir.join("c1"), br#"{"type":"X"}"#).unwrap();
     let saved = s.load("c1", "eth0").unwrap().unwrap();
     s.remove("c1", "eth0", &saved).unwrap();
     assert!(!dir.join("c1").exists());

@@ -166,8 +166,22 @@ fn codes_for_add_and_status() {
     let missing = LoadError::Missing(p().to_path_buf());
     let add = missing.for_add();
     assert_eq!(add.code, 11);
+    // The reference's words first (runbooks search for them), then ours.
     assert!(
-        add.msg.contains("/run/flannel/subnet.env does not exist"),
+        add.msg.starts_with(
+            "failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory"
+        ),
+        "{}",
+        add.msg
+    );
+    assert!(
+        add.msg.contains("check that flanneld runs on this node"),
+        "{}",
+        add.msg
+    );
+    assert!(
+        add.msg
+            .ends_with("Check the flannel pod log for this node."),
         "{}",
         add.msg
     );
