@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Run the runnable examples against one plugin directory, in sequence, and
-# report each: examples/single-node, multi-node, podman, podman-network,
-# containerd.
+# report each: examples/single-node, multi-node, flannel-host-gw,
+# flannel-vxlan, podman, podman-network, containerd.
 #
-#   scripts/test-examples.sh [EXAMPLE...]      (as root; default: all five)
+#   scripts/test-examples.sh [EXAMPLE...]      (as root; default: all seven)
 #
 # CNI_PLUGIN_DIR picks the plugins (default <repo>/target/release when it
 # holds `bridge`, else <repo>/target/debug; /usr/lib/cni runs the Debian
 # reference plugins). CNITOOL picks cnitool (default: the repo's build).
+# The flannel examples need a plugin directory that holds `flannel` (cni-rs
+# builds it; the Debian reference plugins have none since 1.0.0).
 # The podman and containerd examples install their Debian packages when
 # missing; the containerd one also creates a Python venv under target/.
 # Each example cleans up after itself; afterwards this script checks that no
@@ -30,7 +32,7 @@ fi
 export CNI_PLUGIN_DIR
 
 examples=("$@")
-[ "${#examples[@]}" = 0 ] && examples=(single-node multi-node podman podman-network containerd)
+[ "${#examples[@]}" = 0 ] && examples=(single-node multi-node flannel-host-gw flannel-vxlan podman podman-network containerd)
 
 echo "== examples against $CNI_PLUGIN_DIR"
 failed=()

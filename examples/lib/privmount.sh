@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# A private mount namespace for a container runtime (sourced after common.sh).
+# Private mount namespaces for a container runtime or a fake node (sourced
+# after common.sh).
 #
 # Runtimes write outside their configured directories: the CNI result cache
 # goes to /var/lib/cni (libcni's default; neither podman 4.3 nor containerd
@@ -14,29 +15,60 @@
 # opens the node's netns path before it enters the mount namespace.)
 #
 # The namespace is held open by a `sleep` started here; in_runtime_ns runs a
-# command in it (and in the node's network namespace).
+# command in it (and in the node's network namespace). The flannel examples
+# make one such namespace per node (lib/flannel.sh), so that every node has
+# a /run/flannel and a /var/lib/cni of its own.
 
 CNIX_MNT_HOLDER=""
+# The holder started by the last private_mount_ns call.
+CNIX_MNT_NEW=""
 
-start_private_mounts() {
-    local dir
+# private_mount_ns DIR [keep-netns]: a new private mount namespace, held open
+# by a `sleep` (killed on exit), whose /var and /run are overlays with their
+# upper layers in DIR/var and DIR/run. Its pid is left in CNIX_MNT_NEW (not
+# printed: the holder must be a child of the example's shell).
+#
+# With keep-netns, the machine's /run/netns (the bind mounts of the network
+# namespaces that exist now) is moved back on top of the overlay, so a tool
+# inside can be given /run/netns/NAME paths; namespaces created after this
+# call do not appear in it (the mounts are private).
+private_mount_ns() {
+    local top=$1 keep=${2:-} dir pid mnt
     for dir in var run; do
-        mkdir -p "$CNIX_WORK/overlay/$dir/upper" "$CNIX_WORK/overlay/$dir/work"
+        mkdir -p "$top/$dir/upper" "$top/$dir/work"
     done
     unshare --mount --propagation private sleep infinity </dev/null >/dev/null 2>&1 9>&- &
-    CNIX_MNT_HOLDER=$!
-    CNIX_PIDS+=("$CNIX_MNT_HOLDER")
+    pid=$!
+    CNIX_PIDS+=("$pid")
     for _ in $(seq 1 50); do
-        [ "$(readlink "/proc/$CNIX_MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+        [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
         sleep 0.05
     done
-    [ "$(readlink "/proc/$CNIX_MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
+    [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
         die "could not create a private mount namespace (unshare --mount)"
+    mnt=(nsenter --mount="/proc/$pid/ns/mnt")
+    if [ "$keep" = keep-netns ]; then
+        mkdir -p "$top/netns"
+        "${mnt[@]}" mount --rbind /run/netns "$top/netns" ||
+            die "could not keep /run/netns in the private mount namespace"
+    fi
     for dir in var run; do
-        nsenter --mount="/proc/$CNIX_MNT_HOLDER/ns/mnt" mount -t overlay "cnix-$dir" \
-            -o "lowerdir=/$dir,upperdir=$CNIX_WORK/overlay/$dir/upper,workdir=$CNIX_WORK/overlay/$dir/work" "/$dir" ||
+        "${mnt[@]}" mount -t overlay "cnix-$dir" \
+            -o "lowerdir=/$dir,upperdir=$top/$dir/upper,workdir=$top/$dir/work" "/$dir" ||
             die "could not mount an overlay on /$dir in the private mount namespace"
     done
+    if [ "$keep" = keep-netns ]; then
+        "${mnt[@]}" mkdir -p /run/netns
+        "${mnt[@]}" mount --move "$top/netns" /run/netns ||
+            die "could not put /run/netns back in the private mount namespace"
+    fi
+    CNIX_MNT_NEW=$pid
+}
+
+# The container runtime's mount namespace, upper layers in $CNIX_WORK/overlay.
+start_private_mounts() {
+    private_mount_ns "$CNIX_WORK/overlay"
+    CNIX_MNT_HOLDER=$CNIX_MNT_NEW
 }
 
 # in_runtime_ns NETNS COMMAND...: run in the private mount namespace and the
