@@ -1,6 +1,8 @@
 # Convenience targets; the work is done by cargo and the scripts in scripts/.
 #
 #   make release            build every binary into target/release
+#   make dist               the static release tarball with its checksums in
+#                           target/dist (scripts/dist.sh)
 #   make install            copy bridge host-local portmap loopback ptp firewall
 #                           tuning bandwidth flannel cnitool from target/release into
 #                           $(DESTDIR)$(BINDIR) (default /opt/cni/bin)
@@ -20,12 +22,15 @@ CARGO ?= cargo
 
 export PREFIX BINDIR CONFDIR DESTDIR
 
-.PHONY: all release install install-conf demo test test-examples
+.PHONY: all release dist install install-conf demo test test-examples
 
 all: release
 
 release:
 	$(CARGO) build --release --workspace --bins
+
+dist:
+	scripts/dist.sh
 
 install:
 	scripts/install.sh bin

@@ -8,7 +8,8 @@
 # Rust test, 5. runs the conformance suite against our release build and
 # against the reference plugins (whose expected failures are listed in
 # conformance/expected/), 6. runs the examples, including podman and
-# containerd, against our release build.
+# containerd, against our release build, 7. builds the static release
+# tarball (scripts/dist.sh) and checks it (scripts/test-dist.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ fi
 # container runtimes the examples drive.
 packages=(iproute2 iptables nftables conntrack containernetworking-plugins
           podman conmon runc catatonit busybox-static containerd socat
-          iputils-ping python3-venv)
+          iputils-ping python3-venv binutils)
 # A real firewalld on a private D-Bus (cni_sandbox::firewalld): firewalld,
 # the bus daemon, and dbus-send.
 packages+=(firewalld dbus-daemon dbus-bin)
@@ -84,5 +85,9 @@ target/release/cni-conformance --plugins /usr/lib/cni \
 
 echo "== examples (our release build)"
 CNI_PLUGIN_DIR="$rel" CNITOOL="$rel/cnitool" scripts/test-examples.sh
+
+echo "== release tarball: static binaries, checksums, chroot, conformance (make dist)"
+scripts/dist.sh
+scripts/test-dist.sh
 
 echo "== all tests passed"
