@@ -22,7 +22,9 @@
 use std::io;
 use std::time::Duration;
 
-use hostnet::nlsock::{Attr, NlSocket};
+use hostnet::nlsock::Attr;
+
+use crate::nfnetlink::NfSocket;
 
 use super::error::FirewallError;
 use super::nfnetlink::attr::{self, AttrBuf};
@@ -167,7 +169,7 @@ fn proto_and_dport(attrs: &[Attr<'_>]) -> (Option<u8>, Option<u16>) {
 
 /// A ctnetlink socket.
 struct Ctnl {
-    sock: NlSocket,
+    sock: NfSocket,
 }
 
 impl Ctnl {

@@ -18,11 +18,9 @@
 
 use std::time::Duration;
 
-use hostnet::nlsock::NlSocket;
-
 use crate::nfnetlink::attr::{self, AttrBuf, c_string, find};
 use crate::nfnetlink::nft::*;
-use crate::nfnetlink::{self, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NfGenMsg, NlError};
+use crate::nfnetlink::{self, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NfGenMsg, NfSocket, NlError};
 use crate::types::TableFamily;
 
 /// How long a probe waits for a lost reply: the answer is only a
@@ -122,7 +120,7 @@ pub struct ChainInfo {
 /// One nfnetlink socket for a handful of probes.
 #[derive(Debug)]
 pub struct Prober {
-    sock: NlSocket,
+    sock: NfSocket,
 }
 
 impl Prober {

@@ -13,12 +13,15 @@
 //! `NFNL_SUBSYS_ID`).
 
 pub(crate) mod attr;
+mod linger;
 pub(crate) mod nft;
 
 use std::io;
 use std::time::Duration;
 
 use hostnet::nlsock::{self, Attr, NlSocket, Protocol};
+
+pub(crate) use linger::NfSocket;
 
 use crate::types::TableFamily;
 
@@ -127,9 +130,10 @@ pub(crate) fn payload_attrs(payload: &[u8]) -> Option<Vec<Attr<'_>>> {
 
 /// Open an nfnetlink socket in the calling thread's network namespace.
 /// `timeout` bounds how long a lost reply can block the caller (see
-/// hostnet's `nlsock` for the policy).
-pub(crate) fn open(timeout: Duration) -> io::Result<NlSocket> {
-    NlSocket::open(Protocol::Netfilter, timeout)
+/// hostnet's `nlsock` for the policy). Dropping it parks it instead of
+/// closing it ([`linger`] says why).
+pub(crate) fn open(timeout: Duration) -> io::Result<NfSocket> {
+    NlSocket::open(Protocol::Netfilter, timeout).map(NfSocket::new)
 }
 
 #[cfg(test)]
