@@ -179,6 +179,29 @@ mk_ns() {
     ip -n "$ns" link set lo up
 }
 
+# mk_underlay UL OUT OUT_IP NODE...: the multi-node examples' wiring. UL is
+# the underlay "switch" (bridge ul0), OUT the "outside" at OUT_IP/24 on it,
+# and each NODE namespace (made here) gets an eth0 on ul0, not yet
+# addressed; the host-side port of node N is named nN after its position.
+mk_underlay() {
+    local ul=$1 out=$2 out_ip=$3 node i=0
+    shift 3
+    mk_ns "$ul"
+    ip -n "$ul" link add ul0 type bridge
+    ip -n "$ul" link set ul0 up
+    mk_ns "$out"
+    ip -n "$ul" link add out type veth peer name eth0 netns "$out"
+    ip -n "$ul" link set out master ul0 up
+    ip -n "$out" addr add "$out_ip/24" dev eth0
+    ip -n "$out" link set eth0 up
+    for node in "$@"; do
+        i=$((i + 1))
+        mk_ns "$node"
+        ip -n "$ul" link add "n$i" type veth peer name eth0 netns "$node"
+        ip -n "$ul" link set "n$i" master ul0 up
+    done
+}
+
 # in_ns NS COMMAND...: run a command in a namespace.
 in_ns() {
     local ns=$1

@@ -100,19 +100,13 @@ fl_cnitool() {
 fl_make_cluster() {
     local ul=$FL_PREFIX-ul out=$FL_PREFIX-out n p node
     step "underlay, outside, three nodes and the pods' namespaces"
-    mk_ns "$ul"
-    ip -n "$ul" link add ul0 type bridge
-    ip -n "$ul" link set ul0 up
-    mk_ns "$out"
-    ip -n "$ul" link add out type veth peer name eth0 netns "$out"
-    ip -n "$ul" link set out master ul0 up
-    ip -n "$out" addr add "$FL_OUT_IP/24" dev eth0
-    ip -n "$out" link set eth0 up
+    local nodes=()
+    for n in "${FL_NODES[@]}"; do
+        nodes+=("$(fl_node_ns "$n")")
+    done
+    mk_underlay "$ul" "$out" "$FL_OUT_IP" "${nodes[@]}"
     for n in "${FL_NODES[@]}"; do
         node=$(fl_node_ns "$n")
-        mk_ns "$node"
-        ip -n "$ul" link add "n$n" type veth peer name eth0 netns "$node"
-        ip -n "$ul" link set "n$n" master ul0 up
         ip -n "$node" addr add "$(fl_node_ip "$n")/24" dev eth0
         ip -n "$node" link set eth0 up
         ip -n "$node" route add default via "$FL_OUT_IP"

@@ -57,19 +57,9 @@ teardown() {
 CNIX_TEARDOWN=teardown
 
 step "underlay, outside and three nodes"
-mk_ns "$UL"
-ip -n "$UL" link add ul0 type bridge
-ip -n "$UL" link set ul0 up
-mk_ns "$OUT"
-ip -n "$UL" link add out type veth peer name eth0 netns "$OUT"
-ip -n "$UL" link set out master ul0 up
-ip -n "$OUT" addr add "$OUT_IP/24" dev eth0
-ip -n "$OUT" link set eth0 up
+mk_underlay "$UL" "$OUT" "$OUT_IP" cnix-mn-node1 cnix-mn-node2 cnix-mn-node3
 for n in "${NODES[@]}"; do
     node=cnix-mn-node$n
-    mk_ns "$node"
-    ip -n "$UL" link add "n$n" type veth peer name eth0 netns "$node"
-    ip -n "$UL" link set "n$n" master ul0 up
     ip -n "$node" addr add "$(node_ip "$n")/24" dev eth0
     ip -n "$node" link set eth0 up
     ip -n "$node" route add default via "$OUT_IP"

@@ -120,6 +120,19 @@ fn recording_delegate(node: &PluginNode, dir: &Path) {
     );
 }
 
+/// A node whose flannel delegates to the recording delegate, and pod `c1`
+/// added through it: (node, the recording dir, the pod, the conf).
+fn added_through_recording_delegate() -> (Node, std::path::PathBuf, Netns, Value) {
+    let n = Node::new();
+    let rec = n.node.sb.subdir("rec");
+    recording_delegate(&n.node, &rec);
+    let pod = n.node.sb.pod();
+    let mut conf = n.conf("1.0.0");
+    conf["delegate"]["type"] = json!("fakebr");
+    n.node.add("c1", &pod, &conf);
+    (n, rec, pod, conf)
+}
+
 fn calls(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("calls"))
         .unwrap_or_default()
@@ -130,13 +143,7 @@ fn calls(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_del_retried_after_a_failed_delegate_del_reaches_the_delegate_again() {
-    let n = Node::new();
-    let rec = n.node.sb.subdir("rec");
-    recording_delegate(&n.node, &rec);
-    let pod = n.node.sb.pod();
-    let mut conf = n.conf("1.0.0");
-    conf["delegate"]["type"] = json!("fakebr");
-    n.node.add("c1", &pod, &conf);
+    let (n, rec, pod, conf) = added_through_recording_delegate();
     let call = n.node.call("DEL", "c1", pod.path_str());
     let (code, msg) = n.node.exec(&call, &conf).expect_error();
     assert_eq!(
@@ -159,13 +166,7 @@ fn a_del_retried_after_a_failed_delegate_del_reaches_the_delegate_again() {
 
 #[test]
 fn the_saved_config_is_what_the_delegate_got_and_what_the_go_del_reads() {
-    let n = Node::new();
-    let rec = n.node.sb.subdir("rec");
-    recording_delegate(&n.node, &rec);
-    let pod = n.node.sb.pod();
-    let mut conf = n.conf("1.0.0");
-    conf["delegate"]["type"] = json!("fakebr");
-    n.node.add("c1", &pod, &conf);
+    let (n, rec, pod, conf) = added_through_recording_delegate();
     let sent = std::fs::read(rec.join("stdin.ADD")).unwrap();
     // The Go DEL reads <dataDir>/<containerID>, takes "type" from it and
     // replays the bytes.
