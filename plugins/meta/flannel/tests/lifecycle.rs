@@ -166,7 +166,7 @@ fn a_del_retried_after_a_failed_delegate_del_reaches_the_delegate_again() {
 
 #[test]
 fn the_saved_config_is_what_the_delegate_got_and_what_the_go_del_reads() {
-    let (n, rec, _pod, conf) = added_through_recording_delegate();
+    let (n, rec, _pod, _) = added_through_recording_delegate();
     let sent = std::fs::read(rec.join("stdin.ADD")).unwrap();
     // The Go DEL reads <dataDir>/<containerID>, takes "type" from it and
     // replays the bytes.
