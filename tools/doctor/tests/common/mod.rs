@@ -237,8 +237,8 @@ impl Node {
 
     /// Run a fix command in the host, as a user pastes it: a shell with
     /// cnitool on PATH and the node's settings in the environment, in the
-    /// sandbox's directory.
-    pub fn apply(&self, command: &str) {
+    /// sandbox's directory. Its stdout.
+    pub fn apply(&self, command: &str) -> String {
         let out = self
             .command(Path::new("/bin/sh"))
             .arg("-ec")
@@ -251,6 +251,7 @@ impl Node {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Forget an attachment as a runtime that lost it would: remove its
