@@ -114,9 +114,9 @@ fn gc_after_chaos_reclaims_every_leak_and_keeps_live_pods() {
     node.write_conf("10-pods.conflist", &list);
     let pods: Vec<_> = (0..7).map(|_| node.sb.pod()).collect();
     let mut results = vec![];
-    for i in 0..6 {
+    for (i, pod) in pods.iter().take(6).enumerate() {
         let maps = json!({"portMappings": [{"hostPort": 8080 + i, "containerPort": 80, "protocol": "tcp"}]});
-        results.push(node.add("pods", &format!("pod-{i}"), &pods[i], Some(&maps)));
+        results.push(node.add("pods", &format!("pod-{i}"), pod, Some(&maps)));
     }
     for cid in &LOST[..3] {
         node.lose("pods", cid);
