@@ -101,7 +101,7 @@ fn nft_leaks(node: &Node, known: &Known<'_>, items: &[Value], out: &mut Vec<Leak
                     "nft {family} {table} {chain} rule handle {handle} (masquerade; {comment})"
                 )));
             }
-        } else if table == "cni_hostport"
+        } else if table == crate::node::firewall::HOSTPORT_TABLE
             && HOSTPORT_CHAINS.contains(&chain)
             && !known.has_container_anywhere(comment)
         {
