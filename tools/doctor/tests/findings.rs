@@ -56,13 +56,9 @@ fn forward_drop_on_iptables() {
 #[test]
 fn forward_drop_is_fine_with_the_firewall_plugin() {
     let node = Node::new();
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[json!({"type": "firewall", "backend": "iptables", "dataDir": node.sb.subdir("fw")})],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    node.pods(&[
+        json!({"type": "firewall", "backend": "iptables", "dataDir": node.sb.subdir("fw")}),
+    ]);
     node.sb.host.sh_ok("iptables -P FORWARD DROP");
     let pod = node.sb.pod();
     node.add("pods", "pod-a", &pod, None);
@@ -230,13 +226,7 @@ fn several_networks_in_the_conf_dir() {
 #[test]
 fn a_plugin_missing_from_every_bin_dir() {
     let node = Node::new();
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[json!({"type": "tuning", "dataDir": node.sb.subdir("tuning")})],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    node.pods(&[json!({"type": "tuning", "dataDir": node.sb.subdir("tuning")})]);
     std::fs::remove_file(node.bin.join("tuning")).unwrap();
     let f = node.doctor(&[]).only("plugin-missing");
     assert!(f["summary"].as_str().unwrap().contains("\"tuning\""));
@@ -255,13 +245,7 @@ fn a_plugin_missing_from_every_bin_dir() {
 #[test]
 fn a_plugin_too_old_for_the_config_version_is_replaced() {
     let node = Node::new();
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[json!({"type": "firewall"})],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    node.pods(&[json!({"type": "firewall"})]);
     // podman's classic: a firewall plugin that stops at 0.4.0.
     std::fs::remove_file(node.bin.join("firewall")).unwrap();
     stub_plugin(&node.bin.join("firewall"), &["0.3.0", "0.3.1", "0.4.0"]);
@@ -281,13 +265,7 @@ fn a_plugin_too_old_for_the_config_version_is_replaced() {
 #[test]
 fn a_plugin_too_old_with_no_replacement_lowers_the_version() {
     let node = Node::new();
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[json!({"type": "oldplug"})],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    node.pods(&[json!({"type": "oldplug"})]);
     stub_plugin(&node.bin.join("oldplug"), &["0.3.0", "0.3.1"]);
     let f = node.doctor(&[]).only("plugin-version");
     let cmd = fix(&f);

@@ -100,18 +100,12 @@ fn ifb_of(cid: &str) -> String {
 fn gc_after_chaos_reclaims_every_leak_and_keeps_live_pods() {
     let node = Node::new();
     let (tuning, fw) = (node.sb.subdir("tuning"), node.sb.subdir("fw"));
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[
-            json!({"type": "portmap", "capabilities": {"portMappings": true}}),
-            json!({"type": "tuning", "promisc": true, "dataDir": tuning}),
-            json!({"type": "bandwidth", "egressRate": 8_000_000, "egressBurst": 800_000}),
-            json!({"type": "firewall", "backend": "iptables", "dataDir": fw}),
-        ],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    let list = node.pods(&[
+        json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+        json!({"type": "tuning", "promisc": true, "dataDir": tuning}),
+        json!({"type": "bandwidth", "egressRate": 8_000_000, "egressBurst": 800_000}),
+        json!({"type": "firewall", "backend": "iptables", "dataDir": fw}),
+    ]);
     let pods: Vec<_> = (0..7).map(|_| node.sb.pod()).collect();
     let mut results = vec![];
     for (i, pod) in pods.iter().take(6).enumerate() {

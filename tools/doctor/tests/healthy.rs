@@ -118,17 +118,11 @@ fn state(node: &Node) -> (Vec<String>, BTreeMap<String, u64>) {
 #[test]
 fn without_gc_nothing_changes() {
     let node = Node::new();
-    let list = node.bridge_list(
-        "pods",
-        "cnid0",
-        json!([[{"subnet": "10.88.0.0/24"}]]),
-        &[
-            json!({"type": "portmap", "capabilities": {"portMappings": true}}),
-            json!({"type": "tuning", "promisc": true, "dataDir": node.sb.subdir("tuning")}),
-            json!({"type": "bandwidth", "egressRate": 8_000_000, "egressBurst": 800_000}),
-        ],
-    );
-    node.write_conf("10-pods.conflist", &list);
+    node.pods(&[
+        json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+        json!({"type": "tuning", "promisc": true, "dataDir": node.sb.subdir("tuning")}),
+        json!({"type": "bandwidth", "egressRate": 8_000_000, "egressBurst": 800_000}),
+    ]);
     node.simple("astray", "cnid9", "10.99.0.0/24");
     let pods: Vec<_> = (0..3).map(|_| node.sb.pod()).collect();
     let maps =

@@ -7,7 +7,7 @@
 //! (`cni_flannel`): its config, flanneld's `subnet.env`, and the delegate
 //! config it would run, which is what makes the bridge.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 use libcni::runtime::{ConfList, conf_files, list_networks, load_conf_list};
@@ -169,13 +169,11 @@ pub fn read(dirs: &[PathBuf]) -> (Vec<ConfDir>, Vec<Network>) {
                 }
                 match load_conf_list(dir, &entry.name) {
                     Ok(loaded) => networks.push(analyse(loaded.list, entry.file)),
-                    Err(e) => {
-                        let mut what = format!("network {:?}", entry.name);
-                        what.push_str(&format!(" ({})", entry.file.display()));
-                        if cd.error.is_none() {
-                            cd.error = Some(Unread::new(what, e.msg));
-                        }
+                    Err(e) if cd.error.is_none() => {
+                        let what = format!("network {:?} ({})", entry.name, entry.file.display());
+                        cd.error = Some(Unread::new(what, e.msg));
                     }
+                    Err(_) => {}
                 }
             }
         }
@@ -361,11 +359,6 @@ fn flannel(net: &mut Network, raw: &Map<String, Value>) {
     if let Some(t) = delegate::plugin_type(&delegate).map(str::to_string) {
         plugin(net, &t, &delegate);
     }
-}
-
-/// The conf dir a network's file is in.
-pub fn dir_of(file: &Path) -> &Path {
-    file.parent().unwrap_or(Path::new("/"))
 }
 
 #[cfg(test)]

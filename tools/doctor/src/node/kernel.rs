@@ -15,9 +15,10 @@ pub const IP_FORWARD: &str = "net/ipv4/ip_forward";
 /// `net.ipv6.conf.all.forwarding`: the same for IPv6.
 pub const IPV6_FORWARDING: &str = "net/ipv6/conf/all/forwarding";
 /// `net.bridge.bridge-nf-call-iptables`: with br_netfilter loaded, bridged
-/// IPv4 frames also traverse the iptables/nftables IP hooks (per network
-/// namespace since Linux 5.3). The directory `net/bridge` exists only
-/// while br_netfilter is loaded (or built in).
+/// IPv4 frames also traverse the iptables/nftables IP hooks (a setting of
+/// each network namespace on current kernels). The directory `net/bridge`
+/// exists only while br_netfilter is loaded (or built in): the module
+/// registers these sysctls.
 pub const BRIDGE_NF_IPTABLES: &str = "net/bridge/bridge-nf-call-iptables";
 /// `net.bridge.bridge-nf-call-ip6tables`: the same for IPv6.
 pub const BRIDGE_NF_IP6TABLES: &str = "net/bridge/bridge-nf-call-ip6tables";

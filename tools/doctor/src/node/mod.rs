@@ -5,8 +5,9 @@
 //! over rtnetlink (hostnet, in the namespace of the calling thread), four
 //! sysctls, one `*-save` per iptables variant and family (none for
 //! iptables-legacy when the kernel has no legacy table in this namespace),
-//! one `nft -j list ruleset`, one VERSION per plugin binary, and each
-//! plugin state directory once. The checks are pure functions of this
+//! `nft -j list chains` and the rules of the few nftables tables a check
+//! reads, one VERSION per plugin binary, and each plugin state directory
+//! once. The checks are pure functions of this
 //! snapshot, so they can be tested without a kernel.
 
 pub mod conf;

@@ -163,6 +163,19 @@ impl Node {
         json!({"cniVersion": "1.1.0", "name": name, "plugins": plugins})
     }
 
+    /// Write `10-pods.conflist`: network `pods`, bridge `cnid0` on
+    /// 10.88.0.0/24, then `extra`; returns the list.
+    pub fn pods(&self, extra: &[Value]) -> Value {
+        let list = self.bridge_list(
+            "pods",
+            "cnid0",
+            json!([[{"subnet": "10.88.0.0/24"}]]),
+            extra,
+        );
+        self.write_conf("10-pods.conflist", &list);
+        list
+    }
+
     /// Write `10-<name>.conflist`: bridge `bridge` on `subnet`, portmap.
     pub fn simple(&self, name: &str, bridge: &str, subnet: &str) {
         let list = self.bridge_list(
