@@ -247,5 +247,7 @@ pub fn execute(cli: &Cli) -> Result<(), Error> {
             ))
         }
         Cmd::List => list(),
+        // Answered by `crate::doctor` before this is reached.
+        Cmd::Doctor { .. } => Ok(()),
     }
 }

@@ -8,10 +8,12 @@
 //! derived from the netns path, the same cache, and `add` prints the result
 //! byte for byte as upstream does. Beyond upstream: `version`, `validate`,
 //! `list`, `--cache-dir`/`CNI_CACHE_DIR`, `--container-id`, `gc --valid`,
-//! and a failed `add` rolls back (`--no-rollback` to keep upstream's
-//! behaviour).
+//! a failed `add` rolls back (`--no-rollback` to keep upstream's
+//! behaviour), and `doctor` says what is wrong with the node's pod
+//! networking (crate `cni-doctor`).
 
 mod commands;
+mod doctor;
 pub mod settings;
 
 use std::ffi::OsString;
@@ -118,6 +120,23 @@ pub enum Cmd {
     },
     /// List the networks in NETCONFPATH and the files that are skipped.
     List,
+    /// Say what is wrong with this node's pod networking: each finding with
+    /// its evidence, why it breaks pods and the command that fixes it.
+    /// Changes nothing unless --gc. Exit status: 0 healthy, 1 findings,
+    /// 2 something could not be inspected.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Reclaim the state of attachments the cache does not know (leases,
+        /// veths, NAT chains, ifbs, state files) through the plugins' own
+        /// GC, then report the node as it is afterwards.
+        #[arg(long)]
+        gc: bool,
+        /// A conf dir to read instead of $NETCONFPATH (repeatable).
+        #[arg(long = "conf-dir", value_name = "DIR")]
+        conf_dirs: Vec<PathBuf>,
+    },
 }
 
 /// Run cnitool with `args` (program name first); returns the exit status.
@@ -135,6 +154,14 @@ where
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
+    if let Cmd::Doctor {
+        json,
+        gc,
+        conf_dirs,
+    } = &cli.command
+    {
+        return doctor::run(&cli, *json, *gc, conf_dirs);
+    }
     match commands::execute(&cli) {
         Ok(()) => 0,
         Err(e) => {

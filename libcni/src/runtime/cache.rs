@@ -216,6 +216,10 @@ pub struct CachedAttachment {
     pub cni_args: Vec<(String, String)>,
     /// Capability arguments cached at ADD.
     pub capability_args: Map<String, Value>,
+    /// The ADD result as cached, in the version it was produced in (its
+    /// `interfaces` name the host-side links the attachment made); `None`
+    /// when the entry holds none.
+    pub result: Option<Value>,
 }
 
 /// Every attachment in `<cache_dir>/results`, sorted by file name, keeping
@@ -261,6 +265,7 @@ pub fn list_attachments(
             netns: e.netns,
             cni_args: e.cni_args,
             capability_args: e.capability_args,
+            result: e.result.filter(|r| !r.is_null()),
         });
     }
     Ok(out)

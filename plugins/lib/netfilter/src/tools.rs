@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 use super::error::FirewallError;
 use super::types::Family;
 
-/// Where tools are searched, in order.
-pub(crate) const SEARCH_DIRS: [&str; 6] = [
+/// Where tools are searched, in order: the system directories, never
+/// `$PATH` (which the runtime controls).
+pub const SEARCH_DIRS: [&str; 6] = [
     "/usr/sbin",
     "/sbin",
     "/usr/bin",
