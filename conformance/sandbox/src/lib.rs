@@ -41,7 +41,8 @@ mod version;
 pub use kernel::kernel_has_vlan_filtering;
 pub use measure::median;
 pub use net::{
-    Probe, TcpServer, Transfer, UdpServer, tcp_probe, tcp_transfer, udp_probe, udp_probe_from,
+    Probe, TcpServer, Transfer, UdpServer, tcp_best_rate, tcp_probe, tcp_transfer, udp_probe,
+    udp_probe_from,
 };
 pub use netns::Netns;
 pub use node::{

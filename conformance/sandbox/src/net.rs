@@ -237,3 +237,40 @@ pub fn tcp_transfer(
         elapsed,
     })
 }
+
+/// How many transfers [`tcp_best_rate`] tries at most.
+const RATE_TRIES: usize = 3;
+
+/// The best rate, in bits per second not counting the first `skip` bytes,
+/// of up to three TCP transfers of `bytes` bytes (see [`tcp_transfer`];
+/// each must arrive whole), stopping at the first that reaches `enough`. A token bucket caps every
+/// transfer at its rate, but TCP through a small bucket sometimes loses a
+/// good part of one transfer to drops and a retransmission timeout: the
+/// best of a few shows the shaper's rate, while a missing or wrong shaper
+/// still shows in every one of them.
+pub fn tcp_best_rate(
+    from: &Netns,
+    to: &Netns,
+    at: SocketAddr,
+    bytes: usize,
+    skip: usize,
+    timeout: Duration,
+    enough: f64,
+) -> io::Result<f64> {
+    let mut best = 0f64;
+    for _ in 0..RATE_TRIES {
+        let t = tcp_transfer(from, to, at, bytes, timeout)?;
+        if t.bytes != bytes {
+            return Err(io::Error::other(format!(
+                "the receiver got {} of {bytes} bytes",
+                t.bytes
+            )));
+        }
+        let rate = t.bits_per_sec(skip);
+        best = best.max(rate);
+        if best >= enough {
+            break;
+        }
+    }
+    Ok(best)
+}
