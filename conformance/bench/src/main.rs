@@ -44,8 +44,9 @@ struct Args {
     /// Scenarios to run, comma separated: 1 single pod, 2 growth, 3
     /// parallel, 4 bridge+portmap growth, 5 check, 6 version, 7 the k3s
     /// chain (bridge + portmap + bandwidth), 8 kind (ptp + portmap), 9
-    /// podman's chain (bridge + portmap + firewall + tuning).
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9", value_delimiter = ',')]
+    /// podman's chain (bridge + portmap + firewall + tuning), 10
+    /// kube-flannel (flannel + portmap).
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9,10", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Pods for scenarios 2 and 4.
     #[arg(long, default_value_t = 200)]
@@ -53,7 +54,7 @@ struct Args {
     /// Concurrent ADDs for scenario 3.
     #[arg(long, default_value_t = 100)]
     parallel: usize,
-    /// Repetitions for scenarios 1, 5, 6, 7 and 8.
+    /// Repetitions for scenarios 1 and 5 to 10.
     #[arg(long, default_value_t = 50)]
     iterations: usize,
     /// Also write the rows as JSON here.
@@ -97,8 +98,9 @@ fn main() {
             7 => scenarios::k3s_chain(&ours, b, &o),
             8 => scenarios::kind(&ours, b, &o),
             9 => scenarios::podman(&ours, b, &o),
+            10 => scenarios::flannel(&ours, b, &o),
             other => {
-                eprintln!("unknown scenario {other}; use 1-9");
+                eprintln!("unknown scenario {other}; use 1-10");
                 Vec::new()
             }
         });

@@ -126,6 +126,25 @@ pub fn podman(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     rows
 }
 
+/// Scenario 10: kube-flannel's list (flannel, then portmap with one host
+/// port), one pod, ADD then DEL. A directory without `flannel` runs the
+/// bridge config flannel would delegate to instead, and the row says so:
+/// the difference is what the flannel layer costs.
+pub fn flannel(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
+    let all = targets(ours, base);
+    let nets: Vec<Network> = all.iter().map(|t| t.flannel_network()).collect();
+    let mut rows = add_del_each("10 kube-flannel", &all, &nets, o, Some(8081));
+    for (t, n) in all.iter().zip(&nets) {
+        if n.plugins[0]["type"] != "flannel" {
+            rows[0].notes.push(format!(
+                "{}: no flannel binary, ran its bridge delegate directly",
+                t.label
+            ));
+        }
+    }
+    rows
+}
+
 /// ADD then DEL of one pod on each target's network (`nets[k]` for
 /// `all[k]`), a fresh pod netns each time, `o.iterations` times,
 /// alternating which side goes first; `host_port` maps one TCP port

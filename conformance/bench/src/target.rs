@@ -106,6 +106,47 @@ impl Target {
         net
     }
 
+    /// kube-flannel's list: `flannel` (delegating to bridge + host-local
+    /// with the node's lease) then portmap. Where this directory has no
+    /// `flannel` (Debian's reference package dropped it), the first plugin
+    /// is the bridge config flannel would delegate to, written out: the
+    /// same kernel work without the flannel process in front.
+    pub fn flannel_network(&self) -> Network {
+        let mut net = self.network(false, false);
+        let subnet = net.plugins[0]["ipam"]["ranges"][0][0]["subnet"]
+            .as_str()
+            .unwrap_or("10.100.0.0/16")
+            .to_string();
+        let node_subnet = subnet.replace(".0.0/16", ".1.0/24");
+        let portmap = json!({"type": "portmap", "capabilities": {"portMappings": true}});
+        if self.dir.join("flannel").is_file() {
+            let env = self.state.join("subnet.env");
+            let text = format!(
+                "FLANNEL_NETWORK={subnet}\nFLANNEL_SUBNET={}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+                node_subnet.replace(".0/24", ".1/24")
+            );
+            std::fs::write(&env, text).expect("writing subnet.env");
+            net.plugins = vec![
+                json!({"type": "flannel",
+                       "subnetFile": env.to_string_lossy(),
+                       "dataDir": self.state.join("flannel").to_string_lossy(),
+                       "delegate": {"bridge": net.plugins[0]["bridge"], "hairpinMode": true,
+                                    "isDefaultGateway": true},
+                       "ipam": {"dataDir": self.state.join("ipam").to_string_lossy()}}),
+                portmap,
+            ];
+        } else {
+            let bridge = &mut net.plugins[0];
+            bridge["hairpinMode"] = json!(true);
+            bridge["isDefaultGateway"] = json!(true);
+            bridge["mtu"] = json!(1450);
+            bridge["ipam"]["ranges"] = json!([[{"subnet": node_subnet}]]);
+            bridge["ipam"]["routes"] = json!([{"dst": subnet}]);
+            net.plugins.push(portmap);
+        }
+        net
+    }
+
     fn env(&self, cmd: &str, cid: &str, netns: &str) -> Vec<(&'static str, String)> {
         vec![
             ("CNI_COMMAND", cmd.to_string()),
