@@ -60,3 +60,28 @@ EOF
     tar -C "$rootfs" -cf "$CNIX_WORK/rootfs.tar" .
     check "podman import" pm import --quiet "$CNIX_WORK/rootfs.tar" "$image"
 }
+
+# pm_run NAME PODMAN-RUN-ARGS...: start container cnix-NAME (detached, in
+# $CGROUP, stopped with KILL) or die showing podman's output.
+pm_run() {
+    local name=$1
+    shift
+    if ! pm run -d --name "cnix-$name" --hostname "$name" --cgroup-parent "/$CGROUP" \
+        --init --stop-signal KILL "$@" >"$CNIX_WORK/run.out" 2>&1; then
+        sed 's/^/  | /' "$CNIX_WORK/run.out"
+        die "podman run cnix-$name failed: the runtime could not start the container (output above)"
+    fi
+}
+
+# pm_addresses NAME...: fill IP[NAME] and NS[NAME] (the container's address
+# on $NET and its network namespace) from podman inspect. IP and NS are the
+# caller's associative arrays (declare -A).
+# shellcheck disable=SC2004
+pm_addresses() {
+    local c
+    for c in "$@"; do
+        IP[$c]=$(pm inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "cnix-$c")
+        NS[$c]=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "cnix-$c")
+        say "  cnix-$c: ${IP[$c]:-<no address>} (netns ${NS[$c]:-?})"
+    done
+}

@@ -89,22 +89,10 @@ checkpoint
 
 step "two containers: cnix-c1 (httpd, -p 8080:80) and cnix-c2"
 STARTED=1
-if ! pm run -d --name cnix-c1 --hostname c1 --cgroup-parent "/$CGROUP" --network "$NET" -p 8080:80 --init --stop-signal KILL \
-    "$IMAGE" httpd -f -p 0.0.0.0:80 -h /www >"$CNIX_WORK/run.out" 2>&1; then
-    sed 's/^/  | /' "$CNIX_WORK/run.out"
-    die "podman run cnix-c1 failed: the runtime could not start the container (output above)"
-fi
-if ! pm run -d --name cnix-c2 --hostname c2 --cgroup-parent "/$CGROUP" --network "$NET" --cap-add NET_RAW --init --stop-signal KILL \
-    "$IMAGE" sleep 600 >"$CNIX_WORK/run.out" 2>&1; then
-    sed 's/^/  | /' "$CNIX_WORK/run.out"
-    die "podman run cnix-c2 failed: the runtime could not start the container (output above)"
-fi
+pm_run c1 --network "$NET" -p 8080:80 "$IMAGE" httpd -f -p 0.0.0.0:80 -h /www
+pm_run c2 --network "$NET" --cap-add NET_RAW "$IMAGE" sleep 600
 declare -A IP=() NS=()
-for c in c1 c2; do
-    IP[$c]=$(pm inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "cnix-$c")
-    NS[$c]=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "cnix-$c")
-    say "  cnix-$c: ${IP[$c]:-<no address>} (netns ${NS[$c]:-?})"
-done
+pm_addresses c1 c2
 
 check "podman's CNI result cache is in the private /var/lib overlay" \
     sh -c "ls $CNIX_WORK/overlay/var/upper/lib/cni/results | grep -q '^$NET-'"
