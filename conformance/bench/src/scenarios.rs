@@ -66,6 +66,8 @@ pub fn single_pod(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
 /// one pod with one host port, ADD then DEL, a fresh pod netns each time.
 /// The list is written at the bench's spec version rather than kind's
 /// 0.3.1, so both sides speak the same protocol as in every scenario.
+/// The DEL row notes the chain's kernel floor: portmap's rules, then the
+/// veth.
 pub fn kind(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     let all = targets(ours, base);
     let nets: Vec<Network> = all
@@ -88,14 +90,26 @@ pub fn kind(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
             ],
         })
         .collect();
-    add_del_each("8 kind ptp+portmap", &all, &nets, o, Some(18080))
+    let del_floor = DelFloor {
+        steps: &[floor::DelStep::Rules, floor::DelStep::Veth],
+        bridge: None,
+    };
+    add_del_floor(
+        "8 kind ptp+portmap",
+        &all,
+        &nets,
+        o,
+        Some(18080),
+        Some(del_floor),
+    )
 }
 
 /// Scenario 7: one pod on the chain k3s writes (flannel delegates to
 /// bridge + host-local with ipMasq; then portmap with a host port and
 /// bandwidth with the `bandwidth` capability, as a pod annotated with
 /// `kubernetes.io/ingress-bandwidth` and `egress-bandwidth` gets it),
-/// ADD then DEL, a fresh pod netns each time.
+/// ADD then DEL, a fresh pod netns each time. The DEL row notes the
+/// chain's kernel floor: the ifb, portmap's rules, then the veth.
 pub fn k3s_chain(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
     let all = targets(ours, base);
     let nets: Vec<Network> = all
@@ -105,7 +119,16 @@ pub fn k3s_chain(ours: &Target, base: Option<&Target>, o: &Opts) -> Vec<Row> {
                 .then(json!({"type": "bandwidth", "capabilities": {"bandwidth": true}}))
         })
         .collect();
-    add_del_each("7 k3s chain", &all, &nets, o, Some(21000))
+    let bridge = nets[0].plugins[0]["bridge"].as_str();
+    let del_floor = DelFloor {
+        steps: &[
+            floor::DelStep::Ifb,
+            floor::DelStep::Rules,
+            floor::DelStep::Veth,
+        ],
+        bridge,
+    };
+    add_del_floor("7 k3s chain", &all, &nets, o, Some(21000), Some(del_floor))
 }
 
 /// Scenario 9: podman's chain (`podman network create`): bridge with
@@ -156,8 +179,32 @@ fn add_del_each(
     o: &Opts,
     host_port: Option<u16>,
 ) -> Vec<Row> {
+    add_del_floor(scenario, all, nets, o, host_port, None)
+}
+
+/// The DEL floor a chain scenario measures beside the plugins: the kernel
+/// waits its DEL must make in series (see [`floor::chain_del`]), with the
+/// pod's host end on `bridge` when the chain's main plugin is bridge.
+struct DelFloor<'a> {
+    steps: &'a [floor::DelStep],
+    bridge: Option<&'a str>,
+}
+
+/// [`add_del_each`], plus one sample of `del_floor` per iteration, taken
+/// right after the plugins' so that it sees the same machine, in the first
+/// target's host; its median goes into the DEL row's notes.
+fn add_del_floor(
+    scenario: &str,
+    all: &[&Target],
+    nets: &[Network],
+    o: &Opts,
+    host_port: Option<u16>,
+    del_floor: Option<DelFloor<'_>>,
+) -> Vec<Row> {
     let mut adds = vec![Vec::new(); all.len()];
     let mut dels = vec![Vec::new(); all.len()];
+    let mut floor_samples: Vec<Vec<f64>> = Vec::new();
+    let mut floor_error = None;
     for i in 0..o.iterations {
         if stopped() {
             break;
@@ -174,12 +221,30 @@ fn add_del_each(
             adds[k].push(a);
             dels[k].push(all[k].del(&nets[k], &cid, pod.path_str(), res.as_ref(), host_port));
         }
+        if let Some(f) = &del_floor {
+            match floor::chain_del(&all[0].host, f.bridge, f.steps) {
+                Ok(sample) => floor_samples.push(sample),
+                Err(e) => floor_error = Some(e),
+            }
+        }
     }
     let mut r1 = row(scenario, "ADD", &adds[0], adds.get(1).map(Vec::as_slice));
     let mut r2 = row(scenario, "DEL", &dels[0], dels.get(1).map(Vec::as_slice));
     for (k, t) in all.iter().enumerate() {
         note_failures(&mut r1, t.label, &adds[k]);
         note_failures(&mut r2, t.label, &dels[k]);
+    }
+    if let Some(f) = &del_floor {
+        let base = r2.baseline.as_ref().map(|b| b.median_ms);
+        r2.notes.push(floor::chain_del_note(
+            f.steps,
+            &floor_samples,
+            r2.ours.median_ms,
+            base,
+        ));
+    }
+    if let Some(e) = floor_error {
+        r2.notes.push(format!("kernel floor: a sample failed: {e}"));
     }
     vec![r1, r2]
 }

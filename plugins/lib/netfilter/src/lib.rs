@@ -48,4 +48,5 @@ pub use backend::Backend;
 pub use driver::{Driver, Firewall};
 pub use error::{FirewallError, Input};
 pub use ipmasq::MasqInstance;
+pub use nfnetlink::close_parked as close_parked_sockets;
 pub use types::{ChainName, Comment, Family, Ident, IfName, Protocol, TableFamily};

@@ -22,6 +22,7 @@ use std::time::Duration;
 use hostnet::nlsock::{self, Attr, NlSocket, Protocol};
 
 pub(crate) use linger::NfSocket;
+pub use linger::close_parked;
 
 use crate::types::TableFamily;
 
