@@ -148,19 +148,18 @@ pub fn chain_del(
     let pod_nl = Netlink::in_netns(&pod_ns).map_err(|e| e.to_string())?;
     let tag = std::process::id() % 100_000;
     let ifb = format!("bwpfloor{tag}");
+    let peer = format!("vchain{tag}");
     let cont = pod_nl
         .create_veth(&VethSpec {
             name: "eth0",
-            peer_name: &format!("vchain{tag}"),
+            peer_name: &peer,
             peer_netns: Some(&host_ns),
             mac: None,
             peer_mac: None,
             mtu: None,
         })
         .map_err(|e| e.to_string())?;
-    let port = host_nl
-        .link_by_name(&format!("vchain{tag}"))
-        .map_err(|e| e.to_string())?;
+    let port = host_nl.link_by_name(&peer).map_err(|e| e.to_string())?;
     if let Some(b) = bridge {
         let br = host_nl.link_by_name(b).map_err(|e| e.to_string())?;
         host_nl
@@ -178,8 +177,9 @@ pub fn chain_del(
     let net = |s: &str| s.parse::<IpNet>().map_err(|e| format!("{s}: {e}"));
     let gw = net("10.254.0.1/32")?;
     let (default, pod_host) = (net("0.0.0.0/0")?, net("10.254.0.2/32")?);
+    let addr = net("10.254.0.2/16")?;
     pod_nl
-        .addr_add(cont.index, net("10.254.0.2/16")?, AddrFlags::NONE)
+        .addr_add(cont.index, addr, AddrFlags::NONE)
         .and_then(|()| {
             pod_nl.route_add(&RouteSpec {
                 gw: Some(gw.addr()),
@@ -211,7 +211,6 @@ pub fn chain_del(
     }
     let inst = MasqInstance::new("benchfloor", &format!("chain{tag}"), "eth0")
         .map_err(|e| e.to_string())?;
-    let addr: IpNet = "10.254.0.2/16".parse().map_err(|e| format!("{e}"))?;
     if steps.contains(&DelStep::Rules) {
         host.run(|| {
             let r = inst.setup(Some(Backend::Iptables), &[addr]);
