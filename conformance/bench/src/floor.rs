@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use cni_sandbox::Netns;
-use hostnet::netlink::{AddrFlags, IfbSpec, RouteSpec, VethSpec};
+use hostnet::netlink::{AddrFlags, IfbSpec, LinkInfo, RouteSpec, VethSpec};
 use hostnet::{NetNs, Netlink};
 use ipnet::IpNet;
 use netfilter::{Backend, MasqInstance};
@@ -53,29 +53,58 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Measure `reps` samples on `bridge` in `host` (which must exist).
-pub fn measure(host: &Netns, bridge: &str, reps: usize) -> Result<Floor, String> {
-    let pod = Netns::new("bfloor").map_err(|e| format!("scratch netns: {e}"))?;
-    let host_ns = NetNs::open(host.path_str()).map_err(|e| e.to_string())?;
-    let pod_ns = NetNs::open(pod.path_str()).map_err(|e| e.to_string())?;
-    let host_nl = Netlink::in_netns(&host_ns).map_err(|e| e.to_string())?;
-    let pod_nl = Netlink::in_netns(&pod_ns).map_err(|e| e.to_string())?;
-    let br = host_nl.link_by_name(bridge).map_err(|e| e.to_string())?;
-    let (mut up, mut add, mut del) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..reps {
-        let peer = format!("vfloor{i}");
-        let t = Instant::now();
-        let cont = pod_nl
+/// A scratch pod namespace beside `host`, with a netlink socket in each:
+/// what both floors make their pod's veth pair with.
+struct Sides {
+    host_ns: NetNs,
+    host_nl: Netlink,
+    pod_nl: Netlink,
+    // Last: the namespace outlives the sockets in it.
+    _pod: Netns,
+}
+
+impl Sides {
+    fn open(host: &Netns) -> Result<Sides, String> {
+        let pod = Netns::new("bfloor").map_err(|e| format!("scratch netns: {e}"))?;
+        let host_ns = NetNs::open(host.path_str()).map_err(|e| e.to_string())?;
+        let pod_ns = NetNs::open(pod.path_str()).map_err(|e| e.to_string())?;
+        Ok(Sides {
+            host_nl: Netlink::in_netns(&host_ns).map_err(|e| e.to_string())?,
+            pod_nl: Netlink::in_netns(&pod_ns).map_err(|e| e.to_string())?,
+            host_ns,
+            _pod: pod,
+        })
+    }
+
+    /// A veth pair, `eth0` in the pod and `peer` in the host: (pod end,
+    /// host end).
+    fn pair(&self, peer: &str) -> Result<(LinkInfo, LinkInfo), String> {
+        let cont = self
+            .pod_nl
             .create_veth(&VethSpec {
                 name: "eth0",
-                peer_name: &peer,
-                peer_netns: Some(&host_ns),
+                peer_name: peer,
+                peer_netns: Some(&self.host_ns),
                 mac: None,
                 peer_mac: None,
                 mtu: None,
             })
             .map_err(|e| e.to_string())?;
-        let port = host_nl.link_by_name(&peer).map_err(|e| e.to_string())?;
+        let port = self.host_nl.link_by_name(peer).map_err(|e| e.to_string())?;
+        Ok((cont, port))
+    }
+}
+
+/// Measure `reps` samples on `bridge` in `host` (which must exist).
+pub fn measure(host: &Netns, bridge: &str, reps: usize) -> Result<Floor, String> {
+    let sides = Sides::open(host)?;
+    let (host_nl, pod_nl) = (&sides.host_nl, &sides.pod_nl);
+    let br = host_nl.link_by_name(bridge).map_err(|e| e.to_string())?;
+    let (mut up, mut add, mut del) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..reps {
+        let peer = format!("vfloor{i}");
+        let t = Instant::now();
+        let (cont, port) = sides.pair(&peer)?;
         host_nl
             .set_master(port.index, br.index)
             .and_then(|()| host_nl.set_up(port.index))
@@ -141,25 +170,12 @@ pub fn chain_del(
     bridge: Option<&str>,
     steps: &[DelStep],
 ) -> Result<Vec<f64>, String> {
-    let pod = Netns::new("bfloor").map_err(|e| format!("scratch netns: {e}"))?;
-    let host_ns = NetNs::open(host.path_str()).map_err(|e| e.to_string())?;
-    let pod_ns = NetNs::open(pod.path_str()).map_err(|e| e.to_string())?;
-    let host_nl = Netlink::in_netns(&host_ns).map_err(|e| e.to_string())?;
-    let pod_nl = Netlink::in_netns(&pod_ns).map_err(|e| e.to_string())?;
+    let sides = Sides::open(host)?;
+    let (host_nl, pod_nl) = (&sides.host_nl, &sides.pod_nl);
     let tag = std::process::id() % 100_000;
     let ifb = format!("bwpfloor{tag}");
     let peer = format!("vchain{tag}");
-    let cont = pod_nl
-        .create_veth(&VethSpec {
-            name: "eth0",
-            peer_name: &peer,
-            peer_netns: Some(&host_ns),
-            mac: None,
-            peer_mac: None,
-            mtu: None,
-        })
-        .map_err(|e| e.to_string())?;
-    let port = host_nl.link_by_name(&peer).map_err(|e| e.to_string())?;
+    let (cont, port) = sides.pair(&peer)?;
     if let Some(b) = bridge {
         let br = host_nl.link_by_name(b).map_err(|e| e.to_string())?;
         host_nl
